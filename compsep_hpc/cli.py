@@ -1,0 +1,91 @@
+"""Command line: ``compsep-hpc run | status | reduce | simulate``.
+
+Errors of the package (bad config, wrong run folder, ...) print one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+from compsep_hpc.errors import CompsepError
+
+DEFAULT_CONFIG = "demo.yaml"
+
+
+def default_config_path() -> Path:
+    """The embedded default run config (the same file as ``configs/demo.yaml``)."""
+    return Path(str(resources.files("compsep_hpc") / "configs" / DEFAULT_CONFIG))
+
+
+def _run(args) -> int:
+    from compsep_hpc.config import load_config
+    from compsep_hpc.launcher import launch
+
+    config = load_config(args.config or default_config_path())
+    output = args.output or config.output
+    done = launch(config, output, dry_run=args.dry_run)
+    if not args.dry_run:
+        print(f"rank finished {len(done)} item(s); results in {output}", file=sys.stderr)
+    return 0
+
+
+def _status(args) -> int:
+    from compsep_hpc.status import run_status
+
+    print(run_status(args.run_dir))
+    return 0
+
+
+def _reduce(args) -> int:
+    from compsep_hpc.reduce import format_selection, reduce_run
+
+    selection = reduce_run(args.run_dir, criterion=args.criterion)
+    print(format_selection(selection))
+    return 0
+
+
+def _simulate(args) -> int:
+    from compsep_hpc.config import load_config
+    from compsep_hpc.simulate import write_simulation
+
+    write_simulation(load_config(args.config), args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="compsep-hpc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run or resume a grid search (alone or under mpiexec/srun)")
+    run.add_argument("config", nargs="?", help="YAML run config (default: the embedded demo config)")
+    run.add_argument("--output", help="run folder (default: the config's output, results/<name>)")
+    run.add_argument("--dry-run", action="store_true", help="print the work split and write nothing")
+    run.set_defaults(func=_run)
+    status = sub.add_parser("status", help="progress of a run folder")
+    status.add_argument("run_dir")
+    status.set_defaults(func=_status)
+    reduce = sub.add_parser("reduce", help="select configurations, write tables and plots")
+    reduce.add_argument("run_dir")
+    reduce.add_argument("--criterion", choices=("variance", "r_upper"), default="variance")
+    reduce.set_defaults(func=_reduce)
+    simulate = sub.add_parser("simulate", help="write the sky and noiseless band maps of a config")
+    simulate.add_argument("config")
+    simulate.add_argument("--output", required=True)
+    simulate.set_defaults(func=_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CompsepError as exc:
+        print(f"compsep-hpc: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+r"""PySM 3 skies (e.g. ``c1d0s0``, ``c1d1s1``, ``d1s1``), read from local templates only.
+
+A preset string is split into PySM component names (``c1d1s1`` -> ``c1``, ``d1``, ``s1``); each
+component is evaluated per band with a delta bandpass and converted from uK_RJ to uK_CMB with
+PySM's own ``bandpass_unit_conversion`` (:math:`g(\nu)` of :mod:`compsep_hpc.sed`). Only Q and U
+are kept.
+
+- CMB: the map of the CMB component (``c1`` is PySM's lensed CMB, seed 1111), the same in every
+  band; without a CMB component, :func:`gaussian_cmb_qu` ``(nside, sky.r, sky.seed)``. PySM's CMB
+  has no adjustable r, so a CMB component with ``sky.r != 0`` is a ConfigError.
+- foregrounds: the sum of the other components = total - CMB.
+- true parameters: ``mbb_index``/``mbb_temperature`` of a modified-black-body dust component
+  (``d0``: 1.54, 20 K; ``d1``: template maps) and ``pl_index`` of a power-law synchrotron
+  (``s0``: -3; ``s1``: template map). PySM's SEDs in K_RJ are :math:`(\nu/\nu_0)^{\beta_d-2}
+  B_\nu(T_d)/B_{\nu_0}(T_d)` and :math:`(\nu/\nu_0)^{\beta_s}`: the same :math:`\beta_d, T_d,
+  \beta_s` as :mod:`compsep_hpc.sed`.
+- foreground intensity: :func:`polarized_intensity` of the foregrounds at 353 and 23 GHz, as for
+  the synthetic skies.
+
+Templates. PySM looks a relative template path (``pysm_2/dust_q_new.fits``, ...) up in the
+working directory, then in ``$PYSM_LOCAL_DATA``, then downloads it. Here every template a
+component names is checked first and a missing one is a ConfigError; internet access is also
+switched off in astropy while PySM runs. For the supported presets the files, under
+``$PYSM_LOCAL_DATA`` (single-column HEALPix FITS maps, any nside, uK_RJ for amplitudes):
+
+- ``c1``: ``pysm_2/camb_lenspotentialCls.dat`` (CAMB text columns L, TT, EE, BB, TE, PP, TP, EP
+  as :math:`D_\ell`, from L = 2) and ``pysm_2/delens_ells.txt`` (read even though unused);
+- ``d0``: ``pysm_2/dust_{t,q,u}_new.fits`` (I at 545 GHz, Q/U at 353 GHz);
+  ``d1``: the same plus ``pysm_2/dust_beta.fits`` and ``pysm_2/dust_temp.fits`` (K);
+- ``s0``: ``pysm_2/synch_{t,q,u}_new.fits`` (I at 408 MHz, Q/U at 23 GHz);
+  ``s1``: the same plus ``pysm_2/synch_beta.fits``.
+
+PySM's ``c1`` seeds numpy's global RNG; its state is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+from compsep_hpc.config import RunConfig
+from compsep_hpc.errors import ConfigError
+from compsep_hpc.sky.cmb import gaussian_cmb_qu
+from compsep_hpc.sky.maps import SkyMaps
+from compsep_hpc.sky.synthetic import INTENSITY_BANDS, polarized_intensity
+
+_TEMPLATE = re.compile(r"\.(fits|fit|dat|txt|h5|npz)(\.gz)?$|\{nside\}")
+
+
+def preset_components(preset: str) -> list[str]:
+    """PySM component names of a preset string: ``'c1d1s1'`` -> ``['c1', 'd1', 's1']``.
+
+    Raises ConfigError for a malformed string, a repeated or an unknown component.
+    """
+    from pysm3.sky import PRESET_MODELS
+
+    text = preset.strip().lower()
+    if not re.fullmatch(r"(?:[a-z]+\d+)+", text):
+        raise ConfigError(f"sky.preset {preset!r} is not a PySM preset string such as 'c1d1s1'")
+    names = re.findall(r"[a-z]+\d+", text)
+    unknown = [n for n in names if n not in PRESET_MODELS]
+    if unknown:
+        raise ConfigError(f"sky.preset {preset!r}: unknown PySM component(s) {', '.join(unknown)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"sky.preset {preset!r} names a component twice")
+    return names
+
+
+def _template_names(cfg: Mapping) -> list[str]:
+    out: list[str] = []
+    for value in cfg.values():
+        if isinstance(value, Mapping):
+            out += _template_names(value)
+        elif isinstance(value, str) and _TEMPLATE.search(value):
+            out.append(value)
+    return out
+
+
+def template_files(component: str) -> list[str]:
+    """Relative paths of the template files PySM reads for ``component`` (from presets.cfg)."""
+    from pysm3.sky import PRESET_MODELS
+
+    return _template_names(PRESET_MODELS[component])
+
+
+def _find(path: str, folders: list[str]) -> bool:
+    for candidate in [path] + [os.path.join(f, path) for f in folders]:
+        if "{nside}" in candidate:
+            if glob.glob(candidate.replace("{nside}", "*")):
+                return True
+        elif os.path.exists(candidate):
+            return True
+    return False
+
+
+def check_templates(components: list[str]) -> None:
+    """Raise ConfigError naming the first template of ``components`` that is not on disk."""
+    from pysm3.utils import RemoteData
+
+    folders = RemoteData().data_folders  # $PYSM_LOCAL_DATA first, then PySM's site folders
+    for comp in components:
+        for path in template_files(comp):
+            if not _find(path, folders):
+                where = os.environ.get("PYSM_LOCAL_DATA")
+                raise ConfigError(
+                    f"PySM template {path} (component {comp}) not found: set PYSM_LOCAL_DATA to "
+                    f"the folder holding the PySM templates (now {where or 'unset'}); "
+                    "compsep-hpc never downloads them"
+                )
+
+
+@contextmanager
+def _offline_and_rng_safe() -> Iterator[None]:
+    from astropy.utils import data
+
+    state = np.random.get_state()
+    try:
+        with data.conf.set_temp("allow_internet", False):
+            yield
+    finally:
+        np.random.set_state(state)
+
+
+def _is_cmb(component: str) -> bool:
+    from pysm3.sky import PRESET_MODELS
+
+    return "CMB" in str(PRESET_MODELS[component].get("class", ""))
+
+
+def _qu_kcmb(model, freq: float) -> np.ndarray:
+    import pysm3
+    import pysm3.units as u
+
+    emission = model.get_emission(freq * u.GHz)
+    factor = pysm3.bandpass_unit_conversion(freq * u.GHz, None, u.uK_CMB)
+    return np.asarray((emission * factor).to_value(u.uK_CMB)[1:3], dtype=float)
+
+
+def _full(value, npix: int) -> np.ndarray:
+    value = np.asarray(getattr(value, "value", value), dtype=float)
+    return np.array(np.broadcast_to(value, (npix,)))
+
+
+def _true_params(models: dict, npix: int) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        if name.startswith("d") and hasattr(model, "mbb_index") and "beta_dust" not in out:
+            out["beta_dust"] = _full(model.mbb_index, npix)
+            out["temp_dust"] = _full(model.mbb_temperature, npix)
+        if name.startswith("s") and hasattr(model, "pl_index") and "beta_synch" not in out:
+            out["beta_synch"] = _full(model.pl_index, npix)
+    return out
+
+
+def pysm_sky(config: RunConfig) -> SkyMaps:
+    """The PySM sky of ``config.sky.preset`` at ``config.nside`` in the instrument's bands.
+
+    Raises ConfigError for a bad preset, a missing template, or a CMB component with r != 0.
+    """
+    import pysm3
+
+    nside, sky = config.nside, config.sky
+    names = preset_components(sky.preset)
+    cmb_names = [n for n in names if _is_cmb(n)]
+    if cmb_names and sky.r != 0:
+        raise ConfigError(
+            f"sky.r = {sky.r:g} cannot be injected into PySM's CMB component {cmb_names[0]}; "
+            "set sky.r to 0 or use a preset without a CMB component (e.g. 'd1s1')"
+        )
+    check_templates(names)
+    npix = 12 * nside**2
+    freqs = np.asarray(config.instrument.frequencies, dtype=float)
+    with _offline_and_rng_safe():
+        try:
+            models = {n: pysm3.get_pysm_emission(n, nside)[0] for n in names}
+        except OSError as exc:  # includes URLError: a template that PySM would fetch
+            raise ConfigError(f"PySM could not read its templates ({exc}); set PYSM_LOCAL_DATA "
+                              "to the folder holding them") from exc
+        fg_models = [m for n, m in models.items() if n not in cmb_names]
+
+        def foreground(freq: float) -> np.ndarray:
+            out = np.zeros((2, npix))
+            for m in fg_models:
+                out += _qu_kcmb(m, freq)
+            return out
+
+        foregrounds = np.stack([foreground(f) for f in freqs])
+        intensity = polarized_intensity([foreground(f) for f in INTENSITY_BANDS], nside)
+        if cmb_names:
+            cmb_model = models[cmb_names[0]]
+            cmb_map = getattr(cmb_model, "map", None)
+            if cmb_map is not None and getattr(cmb_map, "unit", None) == pysm3.units.uK_CMB:
+                cmb = np.asarray(cmb_map.value[1:3], dtype=float)
+            else:
+                cmb = _qu_kcmb(cmb_model, float(freqs[0]))
+            for n in cmb_names[1:]:
+                cmb = cmb + _qu_kcmb(models[n], float(freqs[0]))
+        else:
+            cmb = gaussian_cmb_qu(nside, sky.r, sky.seed)
+    return SkyMaps(
+        nside=nside,
+        frequencies=freqs,
+        cmb=cmb,
+        foregrounds=foregrounds,
+        foreground_intensity=intensity,
+        true_params=_true_params(models, npix),
+        description=f"PySM {pysm3.__version__} preset {sky.preset}, nside {nside}"
+        + ("" if cmb_names else f", Gaussian CMB seed {sky.seed} r {sky.r:g}"),
+    )

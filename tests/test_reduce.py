@@ -1,0 +1,225 @@
+"""Tests of the offline reducer, the status report and the plots, on hand-made run folders.
+
+Records are synthetic but built by ``pipeline.item_record`` itself from fake fit results, so they
+have exactly the fields (and per-patch array lengths) a real run writes. No MPI, no real fits.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compsep_hpc import __version__
+from compsep_hpc.checkpoint import CheckpointWriter
+from compsep_hpc.config import parse_config
+from compsep_hpc.errors import CompsepError
+from compsep_hpc.evaluate import ConfigurationResult
+from compsep_hpc.fit import FitResult
+from compsep_hpc.pipeline import RECORD_UNITS, Experiment, item_record, work_list
+from compsep_hpc.reduce import ITEMS_COLUMNS, format_selection, reduce_run
+from compsep_hpc.run_folder import config_yaml, create_run_folder
+from compsep_hpc.sed import PARAMETERS
+from compsep_hpc.status import run_status
+
+RAW = {"name": "t", "nside": 8, "sky": {"model": "synthetic", "seed": 1},
+       "regions": ["GAL020_U", "GAL020_L"],
+       "grid": {"beta_dust": [1, 2, 4], "temp_dust": [1, 2], "beta_synch": [1]},
+       "noise": {"realizations": 3}}
+N_REAL = 3
+# Work list: GAL020_U ids 0-5, GAL020_L ids 6-11, (K_beta_dust, K_temp_dust) = (1,1), (1,2), (2,1),
+# (2,2), (4,1), (4,2). GAL020_U: id 4 has the lowest variance but one unconverged realization (so
+# excluded), winner id 3. GAL020_L: ids 7 and 9 tie (winner 7, lowest id), id 10 has a NaN
+# variance (excluded), id 6 is missing (not done).
+VARIANCE = {0: 5.0, 1: 4.0, 2: 3.0, 3: 2.0, 4: 0.5, 5: 6.0,
+            7: 1.5, 8: 3.0, 9: 1.5, 10: float("nan"), 11: 2.5}
+UNCONVERGED = {4: 1}
+
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_config(RAW)
+
+
+@pytest.fixture(scope="module")
+def k_eff(config):
+    """Effective patch counts per item id (K-means may leave clusters empty)."""
+    exp = Experiment(config)
+    return {it.item_id: tuple(int(l.max()) + 1 for l in exp.labels(it.region, it.grid_values))
+            for it in work_list(config)}
+
+
+def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverged: int = 0) -> dict:
+    rng = np.random.default_rng(item.item_id)
+    converged = np.ones(N_REAL, bool)
+    converged[:n_unconverged] = False
+    start = {"beta_dust": 1.54, "temp_dust": 20.0, "beta_synch": -3.0}
+    params = {p: start[p] + 0.01 * rng.standard_normal((N_REAL, k)) for p, k in zip(PARAMETERS, k_eff)}
+    fit = FitResult(params=params, nll=-1e6 - rng.random(N_REAL) - item.item_id,
+                    iterations=np.array([10, 20, 30 + item.item_id]), converged=converged)
+    sys_fit = FitResult(params={p: v[0] for p, v in params.items()}, nll=np.array(-2e6),
+                        iterations=np.array(15), converged=np.array(True))
+    result = ConfigurationResult(
+        n_patches=k_eff, likelihood="compressed", n_cells=int(np.prod(k_eff)), fit=fit,
+        systematic=sys_fit, cmb_variance=variance, cmb_mse=variance, spatial_variance=rng.random(N_REAL),
+        systematic_cmb_power=1e-3, cmb_maps=None, systematic_cmb_map=None)
+    return item_record(item, result, seconds=2.0)
+
+
+def make_run(config, k_eff, folder: Path, ids: list[int], n_writers: int = 2) -> Path:
+    create_run_folder(config, folder)
+    items = work_list(config)
+    writers = [CheckpointWriter(folder, rank=r, n_ranks=n_writers, launch_id="L1",
+                                config_sha256=config.sha256(), config_yaml=config_yaml(config),
+                                package_version=__version__, units=RECORD_UNITS)
+               for r in range(n_writers)]
+    for n, i in enumerate(ids):
+        writers[n % n_writers].append(i, fake_record(items[i], k_eff[i], VARIANCE[i], UNCONVERGED.get(i, 0)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def full_run(config, k_eff, tmp_path_factory):
+    folder = make_run(config, k_eff, tmp_path_factory.mktemp("full") / "run", sorted(VARIANCE))
+    return folder, reduce_run(folder)
+
+
+def test_selection_json(full_run):
+    folder, sel = full_run
+    on_disk = json.loads((folder / "selection.json").read_text())
+    assert on_disk == sel
+    assert sel["criterion"] == "variance" and sel["n_items_done"] == 11 and sel["n_items_total"] == 12
+    u, low = sel["regions"]["GAL020_U"], sel["regions"]["GAL020_L"]
+    assert u["min_variance"] == {"K_beta_dust": 2, "K_temp_dust": 2, "K_beta_synch": 1,
+                                 "cmb_variance": 2.0, "cmb_mse": 2.0, "mean_nll": pytest.approx(u["min_variance"]["mean_nll"]),
+                                 "item_id": 3}
+    assert u["min_variance"]["mean_nll"] < -1e6
+    assert (u["n_items_done"], u["n_items_total"], u["n_excluded_unconverged"]) == (6, 6, 1)
+    assert low["min_variance"]["item_id"] == 7  # tie with 9: lowest id
+    assert (low["min_variance"]["K_beta_dust"], low["min_variance"]["K_temp_dust"]) == (1, 2)
+    assert (low["n_items_done"], low["n_items_total"], low["n_excluded_unconverged"]) == (5, 6, 1)
+    assert u["min_r_upper"] is None and low["min_r_upper"] is None
+    n_u, n_l = u["n_pix"], low["n_pix"]
+    assert sel["combined"]["min_variance"]["cmb_variance"] == pytest.approx((2.0 * n_u + 1.5 * n_l) / (n_u + n_l))
+
+
+def test_items_csv(full_run, k_eff):
+    folder, _ = full_run
+    with open(folder / "items.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == ITEMS_COLUMNS
+    assert [int(r["item_id"]) for r in rows] == sorted(VARIANCE)
+    r4 = next(r for r in rows if r["item_id"] == "4")
+    assert r4["region"] == "GAL020_U" and (r4["K_beta_dust"], r4["K_temp_dust"], r4["K_beta_synch"]) == ("4", "1", "1")
+    assert int(r4["n_unconverged"]) == 1 and float(r4["cmb_variance"]) == 0.5
+    assert tuple(int(r4[f"n_patches_{p}"]) for p in PARAMETERS) == k_eff[4]
+    assert (int(r4["max_iterations"]), float(r4["mean_iterations"])) == (34, 20 + 4 / 3)
+    assert r4["systematic_converged"] == "True" and float(r4["seconds"]) == 2.0
+    assert np.isnan(float(next(r for r in rows if r["item_id"] == "10")["cmb_variance"]))
+
+
+def test_plots_written(full_run):
+    folder, sel = full_run
+    expected = {f"plots/{kind}_{r}.png" for kind in ("grid", "patches") for r in ("GAL020_U", "GAL020_L")}
+    assert set(sel["plots"]) == expected
+    for rel in expected:
+        data = (folder / rel).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_format_selection(full_run):
+    _, sel = full_run
+    text = format_selection(sel)
+    u_line = next(line for line in text.splitlines() if line.startswith("GAL020_U"))
+    l_line = next(line for line in text.splitlines() if line.startswith("GAL020_L"))
+    assert u_line.split()[1:6] == ["6/6", "1", "2", "2", "1"]
+    assert l_line.split()[1:6] == ["5/6", "1", "1", "2", "1"]
+    assert "1 item(s) not done" in text
+
+
+def test_status(full_run):
+    folder, _ = full_run
+    text = run_status(folder)
+    assert "items done: 11 / 12" in text
+    assert re.search(r"GAL020_U\s+6 / 6\n", text) and re.search(r"GAL020_L\s+5 / 6\n", text)
+    assert "unconverged realizations: 1 (ids 4)" in text
+    assert "record files: 2, written by 2 rank(s)" in text
+    assert "2 s (one rank)" in text
+    assert "ETA (remaining 1 items x 2 s / 2 rank(s)" in text and "00h00m01s" in text
+
+
+def test_partial_run(config, k_eff, tmp_path):
+    folder = make_run(config, k_eff, tmp_path / "run", [0, 1, 2], n_writers=1)
+    sel = reduce_run(folder, plots=False)
+    assert sel["n_items_done"] == 3 and sel["plots"] == []
+    assert sel["regions"]["GAL020_U"]["min_variance"]["item_id"] == 2
+    assert sel["regions"]["GAL020_L"]["min_variance"] is None
+    assert sel["regions"]["GAL020_L"]["n_items_done"] == 0
+    assert sel["combined"]["min_variance"] is None
+    assert "no usable item" in format_selection(sel)
+    assert "items done: 3 / 12" in run_status(folder)
+
+
+def test_all_excluded_region(config, k_eff, tmp_path):
+    folder = make_run(config, k_eff, tmp_path / "run", [4, 10], n_writers=1)
+    sel = reduce_run(folder, plots=False)
+    for region in ("GAL020_U", "GAL020_L"):
+        assert sel["regions"][region]["min_variance"] is None
+        assert sel["regions"][region]["n_excluded_unconverged"] == 1
+
+
+def test_zero_records_and_criteria(config, k_eff, tmp_path, full_run):
+    create_run_folder(config, tmp_path / "empty")
+    with pytest.raises(CompsepError, match="no completed item"):
+        reduce_run(tmp_path / "empty")
+    assert "items done: 0 / 12" in run_status(tmp_path / "empty")
+    with pytest.raises(CompsepError, match="criterion r_upper needs"):
+        reduce_run(full_run[0], criterion="r_upper", plots=False)
+    with pytest.raises(CompsepError, match="unknown criterion"):
+        reduce_run(full_run[0], criterion="nope")
+
+
+def test_truncated_file_is_skipped(full_run, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(full_run[0], folder)
+    victim = sorted((folder / "checkpoints").glob("records_*.h5"))[-1]
+    victim.write_bytes(victim.read_bytes()[:100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = reduce_run(folder, plots=False)
+    assert 0 < sel["n_items_done"] < 11
+
+
+def test_r_upper_criterion(config, k_eff, tmp_path):
+    """Records carrying r figures: r_upper selects its own minimum; variance still filled."""
+    folder = tmp_path / "run"
+    create_run_folder(config, folder)
+    items = work_list(config)
+    r_upper = {0: 0.03, 1: 0.01, 2: 0.02, 3: 0.05, 6: 0.04, 7: 0.06}
+    with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
+                          config_yaml=config_yaml(config), package_version=__version__) as w:
+        for i, r in r_upper.items():
+            rec = fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0))
+            w.append(i, {**rec, "r_hat": r / 2, "sigma_r": r / 2, "r_upper": r})
+    sel = reduce_run(folder, criterion="r_upper", plots=False)
+    u = sel["regions"]["GAL020_U"]
+    assert u["min_r_upper"]["item_id"] == 1 and u["min_r_upper"]["r_upper"] == pytest.approx(0.01)
+    assert u["min_variance"]["item_id"] == 3
+    assert sel["regions"]["GAL020_L"]["min_r_upper"]["item_id"] == 6
+    assert "r_upper" in (folder / "items.csv").read_text().splitlines()[0]
+
+
+def test_cli(full_run, capsys):
+    from compsep_hpc.cli import main
+
+    assert main(["status", str(full_run[0])]) == 0
+    assert main(["reduce", str(full_run[0])]) == 0
+    out = capsys.readouterr().out
+    assert "items done: 11 / 12" in out and "GAL020_L" in out
