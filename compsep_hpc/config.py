@@ -69,7 +69,7 @@ class FitConfig:
     """L-BFGS settings. ``ftol``: relative NLL change; ``gtol``: gradient norm relative to |NLL|."""
 
     max_iter: int = 1000
-    ftol: float = 1e-13
+    ftol: float = 1e-15
     gtol: float = 1e-9
     likelihood: str = "auto"
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_BOUNDS))
@@ -245,7 +245,7 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
             raise ConfigError(f"fit.start.{p}={start[p]} lies outside its bounds {bounds[p]}")
     fit = FitConfig(
         max_iter=_int_list(f.get("max_iter", 1000), "fit.max_iter", 1)[0],
-        ftol=_number(f.get("ftol", 1e-13), "fit.ftol"),
+        ftol=_number(f.get("ftol", 1e-15), "fit.ftol"),
         gtol=_number(f.get("gtol", 1e-9), "fit.gtol"),
         likelihood=likelihood,
         bounds=bounds,

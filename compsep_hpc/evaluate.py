@@ -1,10 +1,10 @@
-"""Fit one clustering configuration on one region over all noise realizations, and score it.
+r"""Fit one clustering configuration on one region over all noise realizations, and score it.
 
 For a region and patch labels of the three spectral parameters this fits every noise
 realization in one jitted, vmapped call, fits the noiseless foreground-only sky with the same
 patches (the systematic fit), reconstructs the CMB and returns the paper's figures:
 
-- ``cmb_variance`` (Eq. 9): :math:`\\langle \\mathrm{Var}_i[\\hat s^{(i)}_{CMB}(p)] \\rangle_p`,
+- ``cmb_variance`` (Eq. 9): :math:`\langle \mathrm{Var}_i[\hat s^{(i)}_{CMB}(p)] \rangle_p`,
   variance over realizations (ddof=0) per pixel and Stokes component, averaged, uK^2;
 - ``cmb_mse``: :math:`\langle (\hat s^{(i)}_{CMB}(p) - s_{CMB}(p))^2 \rangle_{i,p}`, uK^2: Eq. 9 plus
   the squared foreground bias. Eq. 9 alone cannot see a bias that is the same in every

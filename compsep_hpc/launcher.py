@@ -53,6 +53,16 @@ def rank_slice(n_items: int, rank: int, n_ranks: int) -> tuple[int, int]:
     return rank * n_items // n_ranks, (rank + 1) * n_items // n_ranks
 
 
+def enable_compilation_cache(run_dir: Path) -> None:
+    """Persist compiled fits in ``<run_dir>/jax_cache`` (or $JAX_COMPILATION_CACHE_DIR), so a
+    resumed launch and the ranks of one node skip recompilation."""
+    import jax
+
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        jax.config.update("jax_compilation_cache_dir", str(run_dir / "jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
 def select_local_device(rank: int) -> str:
     """Pin JAX to the GPU of this rank's node-local index (round robin); CPU when there is none."""
     import jax
@@ -140,6 +150,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
                 print(f"  rank {r}: {b - a} item(s): {ids}")
         return []
 
+    enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)
     log.info("launch %s rank %d/%d device %s: %d of %d items left to do, mine: %d",

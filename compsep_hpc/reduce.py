@@ -225,7 +225,7 @@ def format_selection(selection: dict) -> str:
     lines = [f"run {selection.get('run_name', '?')} (config {selection['config_sha256'][:12]}), "
              f"criterion {crit}: {selection['n_items_done']}/{selection['n_items_total']} items done"]
     head = f"{'region':<10} {'done':>9} {'excl':>5} {'K_beta_dust':>11} {'K_temp_dust':>11} {'K_beta_synch':>12}"
-    lines.append(head + f" {'cmb_variance [uK^2]':>20} {'r_upper':>10} {'item':>6}")
+    lines.append(head + f" {'cmb_mse [uK^2]':>15} {'cmb_variance':>13} {'r_upper':>10} {'item':>6}")
     for region, info in selection["regions"].items():
         done = f"{info['n_items_done']}/{info['n_items_total']}"
         s = info[key]
@@ -233,7 +233,7 @@ def format_selection(selection: dict) -> str:
             lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5}   no usable item")
             continue
         lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
-                     f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_variance')):>20} "
+                     f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} {_fmt(s.get('cmb_variance')):>13} "
                      f"{_fmt(s.get('r_upper')):>10} {s['item_id']:>6}")
     comb = selection["combined"]["min_variance"]
     lines.append("combined (pixel-weighted cmb_variance over all regions): "
