@@ -23,6 +23,12 @@ from compsep_hpc.sed import DEFAULT_NU_DUST, DEFAULT_NU_SYNCH, PARAMETERS
 SKY_MODELS = ("synthetic", "synthetic_clustered", "pysm")
 LIKELIHOODS = ("auto", "compressed", "pixel")
 PATCH_STRATEGIES = ("kmeans", "multires")
+# Multi-resolution baseline patch nsides (beta_dust, temp_dust, beta_synch) per Galactic band
+# (physics.md); nside 0 = one patch. Capped at the run nside.
+MULTIRES_PRESETS = {
+    "default": {"GAL020": (64, 0, 2), "GAL040": (64, 4, 2), "GAL060": (64, 8, 4)},
+    "alternative": {"GAL020": (64, 0, 4), "GAL040": (64, 4, 4), "GAL060": (64, 8, 8)},
+}
 
 DEFAULT_BOUNDS = {"beta_dust": (0.5, 3.0), "temp_dust": (5.0, 50.0), "beta_synch": (-7.0, -0.5)}
 DEFAULT_START = {"beta_dust": 1.54, "temp_dust": 20.0, "beta_synch": -3.0}
@@ -56,12 +62,26 @@ class GridConfig:
     beta_synch: tuple[int, ...]
     strategy: str = "kmeans"
     seed: int = 0
+    multires_baseline: str | None = None  # a MULTIRES_PRESETS name: one baseline item per region
 
 
 @dataclass(frozen=True)
 class NoiseConfig:
+    """``holdout``: the last realizations, kept out of selection and used to report its figures."""
+
     realizations: int = 10
     seed: int = 1234
+    holdout: int = 0
+
+
+@dataclass(frozen=True)
+class SpectraConfig:
+    """Residual BB spectra: multipoles [lmin, lmax] (lmax defaults to 2 nside) and the taper width
+    of the apodized region mask in degrees (None: spectra.apodized_mask's default rule)."""
+
+    lmin: int = 2
+    lmax: int = 128
+    apod_deg: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,7 @@ class RunConfig:
     grid: GridConfig
     noise: NoiseConfig
     fit: FitConfig
+    spectra: SpectraConfig
     output: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +171,7 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     """Validate a parsed YAML mapping and fill in defaults. Raises ConfigError."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a run config must be a YAML mapping")
-    top = {"name", "nside", "instrument", "sky", "regions", "grid", "noise", "fit", "output"}
+    top = {"name", "nside", "instrument", "sky", "regions", "grid", "noise", "fit", "spectra", "output"}
     unknown = set(raw) - top
     if unknown:
         raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
@@ -198,7 +219,7 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
         check_region_name(n)
     regions = RegionsConfig(names=tuple(names), mask_file=reg.get("mask_file"))
 
-    g = _section(raw, "grid", set(PARAMETERS) | {"strategy", "seed"}, required=True)
+    g = _section(raw, "grid", set(PARAMETERS) | {"strategy", "seed", "multires_baseline"}, required=True)
     strategy = g.get("strategy", "kmeans")
     if strategy not in PATCH_STRATEGIES:
         raise ConfigError(f"grid.strategy must be one of {', '.join(PATCH_STRATEGIES)}")
@@ -210,18 +231,34 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
         *(_int_list(g[p], f"grid.{p}", minimum) for p in PARAMETERS),
         strategy=strategy,
         seed=int(g.get("seed", 0)),
+        multires_baseline=g.get("multires_baseline"),
     )
+    if grid.multires_baseline is not None and grid.multires_baseline not in MULTIRES_PRESETS:
+        raise ConfigError(f"grid.multires_baseline must be one of {', '.join(MULTIRES_PRESETS)}")
     if strategy == "multires":
         for p, vals in zip(PARAMETERS, (grid.beta_dust, grid.temp_dust, grid.beta_synch)):
             for v in vals:
                 if v:
                     check_nside(v)
 
-    n = _section(raw, "noise", {"realizations", "seed"})
+    n = _section(raw, "noise", {"realizations", "seed", "holdout"})
     noise = NoiseConfig(
         realizations=_int_list(n.get("realizations", 10), "noise.realizations", 1)[0],
         seed=int(n.get("seed", 1234)),
+        holdout=_int_list(n.get("holdout", 0), "noise.holdout", 0)[0],
     )
+    if noise.holdout >= noise.realizations:
+        raise ConfigError("noise.holdout must leave at least one realization for selection")
+
+    sp = _section(raw, "spectra", {"lmin", "lmax", "apod_deg"})
+    lmax = sp.get("lmax") or 2 * nside
+    spectra = SpectraConfig(
+        lmin=_int_list(sp.get("lmin", 2), "spectra.lmin", 2)[0],
+        lmax=_int_list(lmax, "spectra.lmax", 2)[0],
+        apod_deg=None if sp.get("apod_deg") is None else _number(sp["apod_deg"], "spectra.apod_deg"),
+    )
+    if not spectra.lmin < spectra.lmax <= 3 * nside - 1:
+        raise ConfigError(f"spectra: need lmin < lmax <= 3 nside - 1 = {3 * nside - 1}")
 
     f = _section(raw, "fit", {"max_iter", "ftol", "gtol", "likelihood", "bounds", "start"})
     likelihood = f.get("likelihood", "auto")
@@ -252,7 +289,7 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
         start=start,
     )
     output = str(raw.get("output") or f"results/{name}")
-    return RunConfig(name, nside, instrument, sky, regions, grid, noise, fit, output)
+    return RunConfig(name, nside, instrument, sky, regions, grid, noise, fit, spectra, output)
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -23,7 +23,8 @@ from compsep_hpc.checkpoint import CheckpointWriter, completed_item_ids
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import CompsepError
 from compsep_hpc.pipeline import RECORD_UNITS, Experiment, WorkItem, work_list
-from compsep_hpc.run_folder import check_run_folder, config_yaml, create_run_folder
+from compsep_hpc.run_folder import check_run_folder, config_yaml, create_run_folder, read_templates, write_templates
+from compsep_hpc.scoring import CmbTemplates
 
 
 class SerialComm:
@@ -135,6 +136,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
         launch_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         if not dry_run:
             create_run_folder(config, run_dir)
+            write_templates(run_dir, *experiment.templates)
         return sorted(done), launch_id
 
     done, launch_id = _collective(comm, rank, prepare)
@@ -150,6 +152,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
                 print(f"  rank {r}: {b - a} item(s): {ids}")
         return []
 
+    experiment = Experiment(config, CmbTemplates(*read_templates(run_dir)))
     enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)

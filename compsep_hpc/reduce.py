@@ -29,17 +29,20 @@ from compsep_hpc import __version__
 from compsep_hpc.checkpoint import read_records
 from compsep_hpc.errors import CompsepError
 from compsep_hpc.pipeline import PATCH_KEYS, work_list
-from compsep_hpc.run_folder import load_run_folder
+from compsep_hpc.run_folder import load_run_folder, read_templates
+from compsep_hpc.scoring import CmbTemplates
 from compsep_hpc.sed import PARAMETERS
 
 CRITERIA = ("variance", "r_upper")
 ITEMS_COLUMNS = (
-    "item_id", "region", *PATCH_KEYS, *(f"n_patches_{p}" for p in PARAMETERS), "likelihood",
+    "item_id", "region", "strategy", *PATCH_KEYS, *(f"n_patches_{p}" for p in PARAMETERS), "likelihood",
     "n_cells", "cmb_variance", "cmb_mse", "mean_nll", "mean_spatial_variance", "mean_iterations",
     "max_iterations", "n_unconverged", "systematic_nll", "systematic_cmb_power",
     "systematic_converged", "seconds",
 )
-R_COLUMNS = ("r_hat", "sigma_r", "r_upper")  # appended to items.csv when records carry them
+R_COLUMNS = ("r_hat", "sigma_r", "r_upper", "r_95")  # appended to items.csv when records carry them
+HOLDOUT_COLUMNS = tuple(f"{k}_holdout" for k in ("cmb_variance", "cmb_mse", *R_COLUMNS))
+SPECTRA = ("cl_total", "cl_statistical", "cl_systematic")
 
 
 def _num(rec: dict, key: str) -> float:
@@ -55,10 +58,10 @@ def _mean(rec: dict, key: str, fn=np.mean) -> float:
     return float(fn(value)) if value is not None and np.size(value) else math.nan
 
 
-def item_row(rec: dict, grid_values: tuple[int, int, int], region: str) -> dict[str, Any]:
-    """One ``items.csv`` row of a record (region and K's from the work list, figures from the record)."""
+def item_row(rec: dict, grid_values: tuple[int, int, int], region: str, strategy: str = "kmeans") -> dict[str, Any]:
+    """One ``items.csv`` row of a record (region, K's, strategy from the work list, figures from the record)."""
     n_patches = np.asarray(rec.get("n_patches", [-1, -1, -1])).reshape(-1)
-    row: dict[str, Any] = {"item_id": int(rec["item_id"]), "region": region,
+    row: dict[str, Any] = {"item_id": int(rec["item_id"]), "region": region, "strategy": strategy,
                            **dict(zip(PATCH_KEYS, map(int, grid_values)))}
     row.update({f"n_patches_{p}": int(n) for p, n in zip(PARAMETERS, n_patches)})
     row.update(likelihood=rec.get("likelihood", ""), n_cells=int(rec.get("n_cells", -1)),
@@ -71,7 +74,7 @@ def item_row(rec: dict, grid_values: tuple[int, int, int], region: str) -> dict[
                systematic_cmb_power=_num(rec, "systematic_cmb_power"),
                systematic_converged=bool(rec.get("systematic_converged", False)),
                seconds=_num(rec, "seconds"))
-    row.update({k: _num(rec, k) for k in R_COLUMNS if k in rec})
+    row.update({k: _num(rec, k) for k in (*R_COLUMNS, *HOLDOUT_COLUMNS) if k in rec})
     return row
 
 
@@ -101,6 +104,13 @@ def _choice(row: dict | None, figures: tuple[str, ...]) -> dict | None:
             "item_id": row["item_id"]}
 
 
+def _scalars(figures: dict | None) -> dict | None:
+    """The JSON-able scalar figures of a combined result (spectra go to the plots)."""
+    if figures is None:
+        return None
+    return {k: (int(v) if k == "n_pix" else _json_float(float(v))) for k, v in figures.items() if np.ndim(v) == 0}
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file of the same folder and os.replace."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -117,7 +127,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def items_csv(rows: list[dict]) -> str:
     """The ``items.csv`` text: ITEMS_COLUMNS, plus the r columns when some row has them."""
-    extra = [k for k in R_COLUMNS if any(k in r for r in rows)]
+    extra = [k for k in (*R_COLUMNS, *HOLDOUT_COLUMNS) if any(k in r for r in rows)]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*ITEMS_COLUMNS, *extra], restval="nan", lineterminator="\n")
     writer.writeheader()
@@ -142,27 +152,34 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
     has_r = any("r_upper" in r for r in records)
     if criterion == "r_upper" and not has_r:
         raise CompsepError("criterion r_upper needs the r-estimation records, not available in this run")
-    rows = [item_row(r, items[r["item_id"]].grid_values, items[r["item_id"]].region) for r in records]
+    rows = [item_row(r, items[r["item_id"]].grid_values, items[r["item_id"]].region, items[r["item_id"]].strategy)
+            for r in records]
     write_atomic(run_dir / "items.csv", items_csv(rows))
 
     from compsep_hpc.pipeline import Experiment  # builds the sky: only needed past this point
 
-    experiment = Experiment(config)
+    stored = read_templates(run_dir)
+    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
     regions: dict[str, dict] = {}
     chosen: dict[str, dict | None] = {}
+    figures = ("cmb_variance", "cmb_mse", "mean_nll", *R_COLUMNS, *HOLDOUT_COLUMNS)
     for region in config.regions.names:
-        region_rows = [r for r in rows if r["region"] == region]
+        every = [r for r in rows if r["region"] == region]
+        region_rows = [r for r in every if r["strategy"] == config.grid.strategy]
         best, n_excluded = select(region_rows)
         best_r = select(region_rows, "r_upper")[0] if has_r else None
         chosen[region] = best_r if criterion == "r_upper" else best
+        baseline = [r for r in every if r["strategy"] != config.grid.strategy]
         regions[region] = {
-            "min_variance": _choice(best, ("cmb_variance", "cmb_mse", "mean_nll")),
-            "min_r_upper": _choice(best_r, ("r_hat", "sigma_r", "r_upper", "cmb_variance")),
-            "n_items_done": len(region_rows),
+            "min_variance": _choice(best, figures),
+            "min_r_upper": _choice(best_r, figures),
+            "n_items_done": len(every),
             "n_items_total": sum(it.region == region for it in items),
             "n_excluded_unconverged": n_excluded,
             "n_pix": int(len(experiment.pixels(region))),
         }
+        if config.grid.multires_baseline:
+            regions[region]["multires_baseline"] = _choice(baseline[0] if baseline else None, figures)
     selected_var = [regions[r]["min_variance"] for r in regions]
     combined = None
     if all(s is not None for s in selected_var):
@@ -170,13 +187,25 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
         combined = {"cmb_variance": sum(regions[r]["n_pix"] * regions[r]["min_variance"]["cmb_variance"]
                                         for r in regions) / n_pix,
                     "n_pix": n_pix, "weighting": "pixel-weighted mean of the regions' cmb_variance"}
+    combined_r = None
+    if has_r and all(regions[r]["min_r_upper"] is not None for r in regions):
+        from compsep_hpc.combine import combined_figures
+
+        picks = {r: items[regions[r]["min_r_upper"]["item_id"]] for r in regions}
+        combined_r = combined_figures(experiment, picks)
     selection: dict[str, Any] = {
         "config_sha256": config.sha256(), "package_version": __version__, "run_name": config.name,
-        "criterion": criterion, "n_items_done": len(rows), "n_items_total": len(items),
-        "regions": regions, "combined": {"min_variance": combined, "min_r_upper": None}, "plots": [],
+        "criterion": criterion, "selection_metric": SELECTION_METRIC, "holdout": config.noise.holdout,
+        "n_items_done": len(rows), "n_items_total": len(items), "regions": regions,
+        "combined": {"min_variance": combined, "min_r_upper": _scalars(combined_r)}, "plots": [],
     }
     if plots:
-        selection["plots"] = _make_plots(run_dir, experiment, rows, records, chosen)
+        selection["plots"] = _make_plots(run_dir, experiment, [r for r in rows if r["strategy"] == config.grid.strategy],
+                                         records, chosen)
+        if has_r:
+            from compsep_hpc.r_plots import r_plots
+
+            selection["plots"] += r_plots(run_dir, experiment, selection, records, combined_r)
     write_atomic(run_dir / "selection.json", json.dumps(selection, indent=2) + "\n")
     write_atomic(run_dir / "summary.txt", format_selection(selection) + "\n")
     return selection

@@ -2,7 +2,8 @@
 another config is refused before anything is written.
 
 Layout of ``DIR``: ``config.yaml`` (the resolved config), ``run.json`` (hash, package version,
-creation time), ``checkpoints/`` (records, see checkpoint.py), ``logs/`` (one log per rank and
+creation time), ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run),
+``checkpoints/`` (records, see checkpoint.py), ``logs/`` (one log per rank and
 launch), and, after ``reduce``, ``selection.json``, ``items.csv`` and ``plots/``.
 """
 
@@ -22,6 +23,7 @@ from compsep_hpc.errors import RunFolderError
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
+TEMPLATES_FILE = "cmb_templates.npz"
 
 
 def config_yaml(config: RunConfig) -> str:
@@ -99,3 +101,30 @@ def load_run_folder(run_dir: str | Path) -> tuple[RunConfig, dict]:
     if config.sha256() != meta.get("config_sha256"):
         raise RunFolderError(f"{run_dir}: config.yaml does not match the hash in {META_FILE}")
     return config, meta
+
+
+def write_templates(run_dir: str | Path, tensor, lensing) -> None:
+    """Store the run's BB templates (uK^2 C_ell, tensor at r = 1 and lensing) once, atomically."""
+    import numpy as np
+
+    path = Path(run_dir) / TEMPLATES_FILE
+    if path.exists():
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, tensor=np.asarray(tensor), lensing=np.asarray(lensing),
+                 units=np.array("uK_CMB^2, C_ell BB, ell = 0..lmax"), package_version=np.array(__version__))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_templates(run_dir: str | Path):
+    """The run's stored (tensor, lensing) templates, or None when the run has none yet."""
+    import numpy as np
+
+    path = Path(run_dir) / TEMPLATES_FILE
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        return f["tensor"], f["lensing"]

@@ -1,0 +1,78 @@
+"""Cosmological figures of one item from its recovered CMB maps: variance, error, residual BB
+spectra and r. numpy + healpy, no I/O.
+
+For a subset of noise realizations (all of them, the in-sample set, or the held-out set):
+
+- ``cmb_variance`` (physics.md Eq. 9) and ``cmb_mse`` (Eq. 9 + squared bias), uK^2;
+- residual BB spectra on the apodized region (spectra.residual_spectra); no pixel window is
+  divided out because the skies are synthesised at the run nside by ``alm2map`` (point-sampled,
+  band-limited maps carry no pixel window, like the CAMB templates):
+  ``cl_total`` (mean over realizations of C_ell(s_hat_i - s_true)), ``cl_systematic`` (C_ell of
+  the foreground-only fit's CMB) and ``cl_statistical`` = total - systematic, uK^2;
+- r from physics.md's likelihood with C_obs = r_in C_tensor + C_lens + cl_total and the model
+  r C_tensor + C_lens + max(cl_statistical, 0), over [lmin, lmax], f_sky = <w^2>^2 / <w^4>.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from compsep_hpc.config import SpectraConfig
+from compsep_hpc.r_estimation import RResult, estimate_r
+from compsep_hpc.spectra import fsky_factors, residual_spectra
+
+
+class CmbTemplates(NamedTuple):
+    """BB templates in uK^2 (C_ell, ell = 0..lmax): tensor at r = 1 and lensing."""
+
+    tensor: np.ndarray
+    lensing: np.ndarray
+
+
+class RegionGeometry(NamedTuple):
+    """A region's pixels (RING), its apodized weights (npix) and the f_sky of the r likelihood."""
+
+    pixels: np.ndarray
+    weights: np.ndarray
+    fsky: float
+
+
+def region_geometry(pixels: np.ndarray, weights: np.ndarray) -> RegionGeometry:
+    w2, w4 = fsky_factors(weights)
+    return RegionGeometry(np.asarray(pixels), np.asarray(weights), w2**2 / w4)
+
+
+def r_figures(
+    cl_total: np.ndarray, cl_statistical: np.ndarray, templates: CmbTemplates, fsky: float,
+    spectra: SpectraConfig, r_in: float,
+) -> RResult:
+    """r_hat, sigma_r, r_upper, r_95 from the total and statistical residual spectra.
+
+    The statistical residual enters the model spectrum clipped at zero: total - systematic is a
+    noisy difference that can dip below zero at some multipoles with few realizations.
+    """
+    return estimate_r(cl_total, np.clip(cl_statistical, 0.0, None), templates.tensor, templates.lensing, fsky,
+                      r_in=r_in, lmin=spectra.lmin, lmax=spectra.lmax)
+
+
+def subset_figures(
+    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float,
+) -> dict[str, np.ndarray | float]:
+    """Figures of the realizations ``cmb_maps`` (n, 2, n_pix) of one item (see module docstring)."""
+    cls = residual_spectra(cmb_maps, true_cmb, systematic_cmb, geometry.pixels, nside, geometry.weights,
+                           lmax=spectra.lmax, lmin=spectra.lmin)
+    r = r_figures(cls["total"], cls["statistical"], templates, geometry.fsky, spectra, r_in)
+    return {
+        "cmb_variance": float(np.mean(np.var(cmb_maps, axis=0))),
+        "cmb_mse": float(np.mean((cmb_maps - true_cmb) ** 2)),
+        "cl_total": cls["total"],
+        "cl_statistical": cls["statistical"],
+        "cl_systematic": cls["systematic"],
+        "r_hat": r.r_hat,
+        "sigma_r": r.sigma_r,
+        "r_upper": r.r_upper,
+        "r_95": r.r_95,
+    }

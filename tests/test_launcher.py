@@ -1,0 +1,461 @@
+"""End-to-end tests of the MPI launcher: work split, resume, kills at any instant, signals, and
+the refusal of another config's run folder.
+
+Every run goes through the command line in a subprocess (``python -m compsep_hpc.cli``, under the
+``mpiexec`` next to ``sys.executable`` for several ranks). All runs of this module share one JAX
+compilation cache, so only the first run of each array shape compiles. Configs are tiny (nside 8,
+one region, 2 noise realizations); an item takes a few seconds on a laptop core.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from compsep_hpc.checkpoint import completed_item_ids, file_attributes, read_records, record_files
+from compsep_hpc.config import load_config
+from compsep_hpc.launcher import rank_slice
+from compsep_hpc.pipeline import work_list
+
+RUN_TIMEOUT = 400  # s, one launch of a tiny config (compilation included)
+POLL = 0.05  # s
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _find_mpiexec() -> str | None:
+    beside = Path(sys.executable).parent / "mpiexec"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("mpiexec")
+
+
+MPIEXEC = _find_mpiexec()
+
+
+def write_config(path: Path, *, grid: dict, output: Path, realizations: int = 2, noise_seed: int = 5,
+                 regions=("GAL060_U",), name: str = "launch") -> Path:
+    """A tiny run config (nside 8, synthetic clustered sky) written as YAML."""
+    raw = {
+        "name": name,
+        "nside": 8,
+        "sky": {"model": "synthetic_clustered", "seed": 3,
+                "true_patches": {"beta_dust": 2, "temp_dust": 1, "beta_synch": 1}},
+        "regions": list(regions),
+        "grid": grid,
+        "noise": {"realizations": realizations, "seed": noise_seed},
+        "output": str(output),
+    }
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def cli_command(*args: str, n_ranks: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "compsep_hpc.cli", *args]
+    if n_ranks is not None:
+        cmd = [MPIEXEC, "-n", str(n_ranks), *cmd]
+    return cmd
+
+
+def _token_pids(token: str) -> list[int]:
+    """Processes whose environment holds ``token`` (mpiexec, hydra proxies, ranks: hydra puts each
+    rank in a session of its own, so a process group does not reach them)."""
+    pids = []
+    needle = token.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+class Launch:
+    """A CLI launch in a new session, tagged so that every process it spawns can be killed."""
+
+    def __init__(self, args: list[str], env: dict, cwd: Path, n_ranks: int | None = None):
+        self.token = f"COMPSEP_TEST_LAUNCH={uuid.uuid4().hex}"
+        key, value = self.token.split("=")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cli_command(*args, n_ranks=n_ranks), env={**env, key: value},
+                                     cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def sigkill_all(self) -> None:
+        """SIGKILL the process group and every process of this launch, and wait until all are gone."""
+        pids = _token_pids(self.token) if Path("/proc").is_dir() else []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while Path("/proc").is_dir() and (left := _token_pids(self.token)):
+            assert time.monotonic() < deadline, f"processes {left} survived SIGKILL"
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(POLL)
+
+    def finish(self, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.sigkill_all()
+            pytest.fail(f"{self.proc.args} did not finish within {timeout} s")
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+
+def run_cli(*args: str, env: dict, cwd: Path, n_ranks: int | None = None,
+            timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+    return Launch(list(args), env, cwd, n_ranks).finish(timeout)
+
+
+def done_ids(run_dir: Path) -> set[int]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return completed_item_ids(run_dir)
+
+
+def wait_for(launch: Launch, condition, what: str, timeout: float = RUN_TIMEOUT) -> None:
+    while not condition():
+        if not launch.alive():
+            res = launch.finish()
+            pytest.fail(f"run ended (rc {res.returncode}) before {what}:\n{res.stderr[-3000:]}")
+        if launch.elapsed > timeout:
+            launch.sigkill_all()
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(POLL)
+
+
+def ids_per_file(path: Path) -> list[int]:
+    with h5py.File(path, "r", locking=False) as f:
+        return [int(i) for i in f["item_id"][:]]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file (and '<dir>' for folders) under ``root``."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
+            for p in sorted(root.rglob("*"))}
+
+
+def read_records_strict(run_dir: Path) -> list[dict]:
+    """read_records, failing on any warning (duplicate item, unreadable file)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = read_records(run_dir)
+    assert not caught, [str(w.message) for w in caught]
+    return records
+
+
+def assert_complete_once(run_dir: Path, n_items: int) -> list[dict]:
+    """Every item recorded exactly once, in all record files together."""
+    records = read_records_strict(run_dir)
+    all_ids = [i for path in record_files(run_dir) for i in ids_per_file(path)]
+    assert sorted(all_ids) == list(range(n_items)), "an item is missing or recorded twice"
+    assert [r["item_id"] for r in records] == list(range(n_items))
+    assert done_ids(run_dir) == set(range(n_items))
+    return records
+
+
+def assert_records_bitwise_equal(a: list[dict], b: list[dict]) -> None:
+    assert [r["item_id"] for r in a] == [r["item_id"] for r in b]
+    for ra, rb in zip(a, b):
+        assert ra.keys() == rb.keys(), ra["item_id"]
+        for key in ra:
+            if key == "seconds":
+                continue
+            va, vb = ra[key], rb[key]
+            if isinstance(va, str) or isinstance(vb, str):
+                assert va == vb, (ra["item_id"], key)
+                continue
+            va, vb = np.asarray(va), np.asarray(vb)
+            assert (va.dtype, va.shape) == (vb.dtype, vb.shape), (ra["item_id"], key)
+            assert va.tobytes() == vb.tobytes(), (ra["item_id"], key, va, vb)
+
+
+def items_csv_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "items.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row.pop("seconds")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict:
+    """Subprocess environment: CPU JAX, one host device, a compilation cache shared by the module."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "OMPI_"))}
+    e.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")))
+    return e
+
+
+@pytest.fixture(scope="module")
+def mpi(env, tmp_path_factory) -> str:
+    """The mpiexec to use, after checking that it really starts several mpi4py ranks."""
+    if MPIEXEC is None:
+        pytest.skip("no mpiexec beside sys.executable nor on PATH (pip install mpich, or load an MPI module)")
+    probe = [MPIEXEC, "-n", "2", sys.executable, "-c",
+             "from mpi4py import MPI; c = MPI.COMM_WORLD; print(c.Get_rank(), c.Get_size())"]
+    try:
+        res = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path_factory.mktemp("probe"))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"{MPIEXEC} cannot start 2 mpi4py ranks: {exc}")
+    if res.returncode != 0 or sorted(res.stdout.split()) != ["0", "1", "2", "2"]:
+        pytest.skip(f"{MPIEXEC} -n 2 does not give 2 mpi4py ranks: rc {res.returncode} "
+                    f"{res.stdout!r} {res.stderr[-500:]!r}")
+    return MPIEXEC
+
+
+SIX_GRID = {"beta_dust": [1, 2, 3], "temp_dust": [1, 2], "beta_synch": [1]}
+
+
+@pytest.fixture(scope="module")
+def six(env, mpi, tmp_path_factory):
+    """A 6-item config run for real with ``mpiexec -n 2`` (the run every test below reuses)."""
+    root = tmp_path_factory.mktemp("six")
+    config_path = write_config(root / "six.yaml", grid=SIX_GRID, output=root / "run", name="six")
+    res = run_cli("run", str(config_path), env=env, cwd=root, n_ranks=2)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return {"root": root, "config_path": config_path, "run_dir": root / "run", "result": res,
+            "items": work_list(load_config(config_path))}
+
+
+# ---------------------------------------------------------------------------------------------
+# rank_slice (pure)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_items", [0, 1, 2, 3, 5, 6, 7, 10, 17, 64, 100, 1001])
+@pytest.mark.parametrize("n_ranks", [1, 2, 3, 4, 7, 8, 16, 33, 128])
+def test_rank_slice_partitions_the_items_contiguously_and_evenly(n_items, n_ranks):
+    bounds = [rank_slice(n_items, r, n_ranks) for r in range(n_ranks)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n_items
+    for (lo, hi), (next_lo, _) in zip(bounds, bounds[1:]):
+        assert next_lo == hi  # contiguous, no gap, no overlap
+    sizes = [hi - lo for lo, hi in bounds]
+    assert min(sizes) >= 0 and max(sizes) - min(sizes) <= 1
+    covered = [i for lo, hi in bounds for i in range(lo, hi)]
+    assert covered == list(range(n_items))  # every item exactly once, in order
+
+
+# ---------------------------------------------------------------------------------------------
+# a real 2-rank run
+# ---------------------------------------------------------------------------------------------
+
+def test_two_ranks_take_contiguous_slices_of_the_work_list(six):
+    run_dir, items = six["run_dir"], six["items"]
+    assert len(items) == 6
+    by_rank: dict[int, list[int]] = {}
+    launches = set()
+    for path in record_files(run_dir):
+        attrs = file_attributes(path)
+        assert attrs["n_ranks"] == 2
+        launches.add(attrs["launch_id"])
+        by_rank.setdefault(attrs["rank"], []).extend(ids_per_file(path))
+    assert len(launches) == 1
+    assert sorted(by_rank) == [0, 1]
+    for rank, ids in by_rank.items():
+        lo, hi = rank_slice(len(items), rank, 2)
+        assert ids == [it.item_id for it in items[lo:hi]]  # its slice, in work-list order
+    assert sorted(by_rank[0] + by_rank[1]) == list(range(6))
+    assert_complete_once(run_dir, 6)
+
+
+def test_rerun_of_a_complete_run_computes_nothing(six, env):
+    run_dir = six["run_dir"]
+    checkpoints_before = tree_digest(run_dir / "checkpoints")
+    meta_before = {n: (run_dir / n).read_bytes() for n in ("config.yaml", "run.json")}
+    ids_before = done_ids(run_dir)
+    res = run_cli("run", str(six["config_path"]), env=env, cwd=six["root"], n_ranks=2)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stderr.count("finished 0 item(s)") == 2, res.stderr[-3000:]
+    assert tree_digest(run_dir / "checkpoints") == checkpoints_before  # no new or changed record file
+    assert {n: (run_dir / n).read_bytes() for n in meta_before} == meta_before
+    assert done_ids(run_dir) == ids_before == set(range(6))
+    assert_complete_once(run_dir, 6)
+
+
+def test_dry_run_prints_the_split_and_writes_nothing(six, env, tmp_path):
+    n_ranks = 4  # 6 items on 4 ranks: slices of 1, 2, 1, 2 items
+    fresh = tmp_path / "fresh"
+    before = tree_digest(tmp_path)
+    res = run_cli("run", str(six["config_path"]), "--output", str(fresh), "--dry-run",
+                  env=env, cwd=tmp_path, n_ranks=n_ranks)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not fresh.exists()
+    assert tree_digest(tmp_path) == before
+    out = res.stdout
+    assert "6 items in the work list" in out and "6 to do" in out, out
+    for rank in range(n_ranks):
+        lo, hi = rank_slice(6, rank, n_ranks)
+        assert f"rank {rank}: {hi - lo} item(s): items {lo}..{hi - 1}" in out, out
+
+    # On the complete folder: nothing left to do, and the folder is left as it was.
+    run_dir = six["run_dir"]
+    before = tree_digest(run_dir)
+    res = run_cli("run", str(six["config_path"]), "--dry-run", env=env, cwd=six["root"], n_ranks=2)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "6 done, 0 to do" in res.stdout, res.stdout
+    assert res.stdout.count("0 item(s): nothing") == 2, res.stdout
+    assert tree_digest(run_dir) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGKILL at several instants, resume with other rank counts, compare with an uninterrupted run
+# ---------------------------------------------------------------------------------------------
+
+KILL_GRID = {"beta_dust": [1, 2, 3, 4], "temp_dust": [1, 2], "beta_synch": [1]}  # 8 items
+
+
+def test_sigkill_at_any_instant_then_resume_gives_the_uninterrupted_result(env, mpi, tmp_path):
+    n_items = 8
+    config_path = write_config(tmp_path / "kill.yaml", grid=KILL_GRID, output=tmp_path / "killed",
+                               name="kill")
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+
+    # The uninterrupted reference: one launch, one rank, no mpiexec.
+    res = run_cli("run", str(config_path), "--output", str(reference), env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ref_records = assert_complete_once(reference, n_items)
+
+    rng = random.Random(20240611)
+    delay = rng.uniform(1.0, 25.0)
+    plan = [  # (ranks, when to kill)
+        (2, "after the first record", lambda before, launch: len(done_ids(killed)) > len(before)),
+        (1, "mid-way", lambda before, launch: len(done_ids(killed)) >= max(n_items // 2, len(before) + 1)),
+        (3, f"after a random delay of {delay:.1f} s",
+         lambda before, launch: launch.elapsed >= delay or len(done_ids(killed)) >= n_items - 2),
+    ]
+    n_killed = 0
+    for n_ranks, when, condition in plan:
+        before = done_ids(killed)
+        launch = Launch(["run", str(config_path)], env, tmp_path, n_ranks=n_ranks)
+        wait_for(launch, lambda: condition(before, launch), when)
+        assert launch.alive(), f"the {n_ranks}-rank run ended before being killed {when}"
+        launch.sigkill_all()
+        n_killed += 1
+        after = done_ids(killed)
+        assert before <= after, f"records lost by the kill {when}"
+        # Whatever was recorded is readable and unique.
+        assert len(read_records_strict(killed)) == len(after)
+    assert n_killed >= 3
+    assert len(done_ids(killed)) < n_items, "the kills left nothing to resume"
+
+    # Resume without interruption: one launch completes the grid.
+    res = run_cli("run", str(config_path), env=env, cwd=tmp_path, n_ranks=2)
+    assert res.returncode == 0, res.stderr[-3000:]
+    records = assert_complete_once(killed, n_items)
+    assert not list((killed / "checkpoints").glob("*.tmp-*")), "stale temporaries left behind"
+    launches = {file_attributes(p)["launch_id"] for p in record_files(killed)}
+    assert len(launches) >= 2  # the result really is stitched from several launches
+
+    assert_records_bitwise_equal(records, ref_records)
+
+    for run_dir in (killed, reference):
+        res = subprocess.run(cli_command("reduce", str(run_dir)), env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        assert res.returncode == 0, res.stderr[-3000:]
+    sel_killed = json.loads((killed / "selection.json").read_text())
+    sel_ref = json.loads((reference / "selection.json").read_text())
+    assert sel_killed["n_items_done"] == sel_ref["n_items_done"] == n_items
+    assert sel_killed["regions"] == sel_ref["regions"]
+    assert sel_killed["combined"] == sel_ref["combined"]
+    assert items_csv_rows(killed) == items_csv_rows(reference)
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGTERM (Slurm's --signal): stop after the item in progress
+# ---------------------------------------------------------------------------------------------
+
+def test_sigterm_stops_after_the_item_in_progress_and_a_rerun_completes(env, tmp_path):
+    n_items = 4
+    config_path = write_config(tmp_path / "term.yaml", output=tmp_path / "run", name="term",
+                               grid={"beta_dust": [1, 2], "temp_dust": [1, 2], "beta_synch": [1]})
+    run_dir = tmp_path / "run"
+    launch = Launch(["run", str(config_path)], env, tmp_path)  # one rank, no mpiexec
+    wait_for(launch, lambda: len(done_ids(run_dir)) >= 1, "the first record")
+    at_signal = len(done_ids(run_dir))
+    os.kill(launch.proc.pid, signal.SIGTERM)
+    res = launch.finish()
+    assert res.returncode >= 0, "the run was killed by SIGTERM instead of stopping cleanly"
+    done = done_ids(run_dir)
+    assert at_signal <= len(done) <= at_signal + 1  # the item in progress is finished, no more
+    assert len(done) < n_items
+    assert done == set(range(len(done)))  # one rank works in item order
+    log = "".join(p.read_text() for p in (run_dir / "logs").glob("*.log"))
+    assert f"signal {int(signal.SIGTERM)} received: stopping before item {len(done)}" in log, log
+
+    res = run_cli("run", str(config_path), env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert_complete_once(run_dir, n_items)
+    assert len({file_attributes(p)["launch_id"] for p in record_files(run_dir)}) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# a folder of another config is refused and left untouched
+# ---------------------------------------------------------------------------------------------
+
+def test_a_folder_of_another_config_is_refused_untouched(six, env, tmp_path):
+    run_dir = six["run_dir"]
+    other = write_config(tmp_path / "other.yaml", grid=SIX_GRID, output=run_dir, name="six",
+                         noise_seed=6)  # differs from six.yaml in the noise seed only
+    before = tree_digest(run_dir)
+
+    res = run_cli("run", str(other), env=env, cwd=tmp_path)
+    assert res.returncode != 0
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("compsep-hpc: error:") and "another config" in lines[0], lines
+    assert "Traceback" not in res.stderr
+    assert tree_digest(run_dir) == before
+
+    # Under mpiexec: every rank refuses (rank 0 decides and tells the others); nothing is written.
+    res = run_cli("run", str(other), env=env, cwd=tmp_path, n_ranks=2)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    assert res.stderr.strip() and all(line.startswith("compsep-hpc: error:")
+                                      for line in res.stderr.splitlines()), res.stderr
+    assert tree_digest(run_dir) == before
