@@ -100,7 +100,7 @@ def _json_float(x: Any) -> float | None:
 def _choice(row: dict | None, figures: tuple[str, ...]) -> dict | None:
     if row is None:
         return None
-    return {**{k: row[k] for k in PATCH_KEYS}, **{f: _json_float(row.get(f)) for f in figures},
+    return {**{k: row[k] for k in PATCH_KEYS}, **{f: _json_float(row.get(f)) for f in figures if f in row},
             "item_id": row["item_id"]}
 
 

@@ -250,18 +250,21 @@ def mpi(env, tmp_path_factory) -> str:
     return MPIEXEC
 
 
-SIX_GRID = {"beta_dust": [1, 2, 3], "temp_dust": [1, 2], "beta_synch": [1]}
+GRID = {"beta_dust": [1, 2, 3, 4], "temp_dust": [1, 2], "beta_synch": [1]}  # 8 items
+N_ITEMS = 8
 
 
 @pytest.fixture(scope="module")
-def six(env, mpi, tmp_path_factory):
-    """A 6-item config run for real with ``mpiexec -n 2`` (the run every test below reuses)."""
-    root = tmp_path_factory.mktemp("six")
-    config_path = write_config(root / "six.yaml", grid=SIX_GRID, output=root / "run", name="six")
+def grid_run(env, mpi, tmp_path_factory):
+    """The 8-item config run for real, uninterrupted, with ``mpiexec -n 2``: the run the split,
+    rerun and dry-run tests inspect, and the reference of the kill test."""
+    root = tmp_path_factory.mktemp("grid")
+    config_path = write_config(root / "grid.yaml", grid=GRID, output=root / "run", name="grid")
     res = run_cli("run", str(config_path), env=env, cwd=root, n_ranks=2)
     assert res.returncode == 0, res.stderr[-3000:]
-    return {"root": root, "config_path": config_path, "run_dir": root / "run", "result": res,
-            "items": work_list(load_config(config_path))}
+    items = work_list(load_config(config_path))
+    assert len(items) == N_ITEMS
+    return {"root": root, "config_path": config_path, "run_dir": root / "run", "items": items}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverge
         n_patches=k_eff, likelihood="compressed", n_cells=int(np.prod(k_eff)), fit=fit,
         systematic=sys_fit, cmb_variance=variance, cmb_mse=variance, spatial_variance=rng.random(N_REAL),
         systematic_cmb_power=1e-3, cmb_maps=None, systematic_cmb_map=None)
-    return item_record(item, result, seconds=2.0)
+    return item_record(item, result, {}, seconds=2.0)
 
 
 def make_run(config, k_eff, folder: Path, ids: list[int], n_writers: int = 2) -> Path:
