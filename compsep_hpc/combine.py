@@ -10,7 +10,7 @@ import numpy as np
 
 from compsep_hpc.pipeline import Experiment, WorkItem
 from compsep_hpc.regions import region_mask
-from compsep_hpc.scoring import region_geometry, subset_figures
+from compsep_hpc.scoring import region_geometry, split_figures
 from compsep_hpc.spectra import apodized_mask
 
 
@@ -21,7 +21,6 @@ def combined_figures(experiment: Experiment, selected: dict[str, WorkItem]) -> d
     with the stitched region's ``n_pix`` and ``fsky``; spectra are uK^2 C_ell BB.
     """
     c = experiment.config
-    n_in = c.noise.realizations - c.noise.holdout
     maps, truth, systematic, pixels = [], [], [], []
     union = np.zeros(12 * c.nside**2, dtype=bool)
     for region, item in selected.items():
@@ -38,12 +37,7 @@ def combined_figures(experiment: Experiment, selected: dict[str, WorkItem]) -> d
     true_cmb = np.concatenate(truth, axis=-1)[..., order]
     sys_map = np.concatenate(systematic, axis=-1)[..., order]
     geometry = region_geometry(np.concatenate(pixels)[order], apodized_mask(union, c.nside, c.spectra.apod_deg))
-    subsets = {"": slice(0, n_in)}
-    if c.noise.holdout:
-        subsets["_holdout"] = slice(n_in, None)
     out: dict = {"n_pix": int(geometry.pixels.size), "fsky": float(geometry.fsky)}
-    for suffix, rows in subsets.items():
-        figures = subset_figures(cmb_maps[rows], true_cmb, sys_map, geometry, c.nside, experiment.templates,
-                                 c.spectra, c.sky.r)
-        out.update({f"{k}{suffix}": v for k, v in figures.items() if not (suffix and k == "cl_systematic")})
+    out.update(split_figures(cmb_maps, true_cmb, sys_map, geometry, c.nside, experiment.templates, c.spectra,
+                             c.sky.r, c.noise.holdout))
     return out

@@ -152,7 +152,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
                 print(f"  rank {r}: {b - a} item(s): {ids}")
         return []
 
-    experiment = Experiment(config, CmbTemplates(*read_templates(run_dir)))
+    experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
     enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)

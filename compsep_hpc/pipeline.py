@@ -20,7 +20,7 @@ from compsep_hpc.evaluate import ConfigurationResult, evaluate_configuration
 from compsep_hpc.observations import RegionData, region_data, spectral_model
 from compsep_hpc.patches import PatchCache
 from compsep_hpc.regions import region_mask, region_pixels
-from compsep_hpc.scoring import CmbTemplates, RegionGeometry, region_geometry, subset_figures
+from compsep_hpc.scoring import CmbTemplates, RegionGeometry, region_geometry, split_figures
 from compsep_hpc.sed import PARAMETERS
 from compsep_hpc.sky import SkyMaps, make_sky
 from compsep_hpc.sky.cmb import bb_templates
@@ -74,6 +74,10 @@ class Experiment:
         if self._templates is None:
             self._templates = CmbTemplates(*bb_templates(self.config.spectra.lmax))
         return self._templates
+
+    @templates.setter
+    def templates(self, templates: CmbTemplates) -> None:
+        self._templates = templates
 
     def geometry(self, region: str) -> RegionGeometry:
         """Pixels, apodized weights and f_sky of a region, for its residual spectra."""
@@ -144,17 +148,8 @@ class Experiment:
         """Variance, error, residual spectra and r of the in-sample realizations, and the same
         with suffix ``_holdout`` for the held-out ones (noise.holdout > 0)."""
         c = self.config
-        n_in = c.noise.realizations - c.noise.holdout
-        region = self.region_data(item.region)
-        subsets = {"": slice(0, n_in)}
-        if c.noise.holdout:
-            subsets["_holdout"] = slice(n_in, None)
-        out = {}
-        for suffix, rows in subsets.items():
-            figures = subset_figures(result.cmb_maps[rows], region.cmb, result.systematic_cmb_map,
-                                     self.geometry(item.region), c.nside, self.templates, c.spectra, c.sky.r)
-            out.update({f"{k}{suffix}": v for k, v in figures.items() if not (suffix and k == "cl_systematic")})
-        return out
+        return split_figures(result.cmb_maps, self.region_data(item.region).cmb, result.systematic_cmb_map,
+                             self.geometry(item.region), c.nside, self.templates, c.spectra, c.sky.r, c.noise.holdout)
 
     def record(self, item: WorkItem) -> dict:
         """Evaluate an item and flatten it into a checkpoint record (arrays, scalars, strings)."""

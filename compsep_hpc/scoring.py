@@ -76,3 +76,21 @@ def subset_figures(
         "r_upper": r.r_upper,
         "r_95": r.r_95,
     }
+
+
+def split_figures(
+    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
+) -> dict[str, np.ndarray | float]:
+    """:func:`subset_figures` of the in-sample realizations (all but the last ``holdout``) and,
+    when ``holdout`` > 0, of the held-out ones with the suffix ``_holdout`` (the systematic
+    spectrum does not depend on noise and is given once)."""
+    n_in = cmb_maps.shape[0] - holdout
+    subsets = {"": slice(0, n_in)}
+    if holdout:
+        subsets["_holdout"] = slice(n_in, None)
+    out: dict[str, np.ndarray | float] = {}
+    for suffix, rows in subsets.items():
+        figures = subset_figures(cmb_maps[rows], true_cmb, systematic_cmb, geometry, nside, templates, spectra, r_in)
+        out.update({f"{k}{suffix}": v for k, v in figures.items() if not (suffix and k == "cl_systematic")})
+    return out
