@@ -264,6 +264,19 @@ def format_selection(selection: dict) -> str:
         lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
                      f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} {_fmt(s.get('cmb_variance')):>13} "
                      f"{_fmt(s.get('r_upper')):>10} {s['item_id']:>6}")
+        base = info.get("multires_baseline")
+        if base is not None:
+            lines.append(f"{'':<10} {'baseline':>9} {'':>5} {base['K_beta_dust']:>11} {base['K_temp_dust']:>11} "
+                         f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
+                         f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
+                         "  (multires patch nsides)")
+    comb_r = selection["combined"].get("min_r_upper")
+    if comb_r is not None:
+        lines.append(f"combined min_r_upper selections (stitched, f_sky {comb_r['fsky']:.3f}): r_hat {_fmt(comb_r['r_hat'])}, "
+                     f"sigma_r {_fmt(comb_r['sigma_r'])}, r_upper {_fmt(comb_r['r_upper'])}, r_95 {_fmt(comb_r['r_95'])}")
+        if "r_upper_holdout" in comb_r:
+            lines.append(f"  on the held-out realizations: r_hat {_fmt(comb_r['r_hat_holdout'])}, "
+                         f"r_upper {_fmt(comb_r['r_upper_holdout'])}")
     comb = selection["combined"]["min_variance"]
     lines.append("combined (pixel-weighted cmb_variance over all regions): "
                  + ("- (a region has no usable item)" if comb is None else f"{comb['cmb_variance']:.6g} uK^2"))
