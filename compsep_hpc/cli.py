@@ -10,7 +10,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from compsep_hpc.errors import CompsepError
+from compsep_hpc.errors import BroadcastError, CompsepError
 
 DEFAULT_CONFIG = "demo.yaml"
 
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CompsepError as exc:
-        print(f"compsep-hpc: error: {exc}", file=sys.stderr)
+        if not (isinstance(exc, BroadcastError) and exc.rank != 0):  # one line, not one per rank
+            print(f"compsep-hpc: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -11,3 +11,11 @@ class ConfigError(CompsepError):
 
 class RunFolderError(CompsepError):
     """A results folder that does not belong to the run being started or reduced."""
+
+
+class BroadcastError(CompsepError):
+    """An error found on MPI rank 0 and raised on every rank; only rank 0 reports it."""
+
+    def __init__(self, message: str, rank: int):
+        super().__init__(message)
+        self.rank = rank

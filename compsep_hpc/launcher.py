@@ -21,7 +21,7 @@ from pathlib import Path
 from compsep_hpc import __version__
 from compsep_hpc.checkpoint import CheckpointWriter, completed_item_ids
 from compsep_hpc.config import RunConfig
-from compsep_hpc.errors import CompsepError
+from compsep_hpc.errors import BroadcastError, CompsepError
 from compsep_hpc.pipeline import RECORD_UNITS, Experiment, WorkItem, work_list
 from compsep_hpc.run_folder import check_run_folder, config_yaml, create_run_folder, read_templates, write_templates
 from compsep_hpc.scoring import CmbTemplates
@@ -79,13 +79,22 @@ def select_local_device(rank: int) -> str:
 
 
 class _StopFlag:
+    """Records SIGTERM/SIGUSR1 so the item loop stops after the item in progress."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
     def __init__(self) -> None:
         self.signal: int | None = None
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
+        for sig in self.SIGNALS:
             signal.signal(sig, self._set)
 
     def _set(self, signum, _frame) -> None:
         self.signal = signum
+
+    def ignore_from_now(self) -> None:
+        """Ignore further stop signals: CPython restores the default (fatal) handlers at exit."""
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _collective(comm, rank: int, action):
@@ -98,7 +107,7 @@ def _collective(comm, rank: int, action):
             outcome = ("error", str(exc))
     status, value = comm.bcast(outcome, root=0)
     if status == "error":
-        raise CompsepError(value)
+        raise BroadcastError(value, rank)
     return value
 
 
@@ -123,6 +132,7 @@ def _progress(rank: int, n_ranks: int, done: int, total: int, start: float, item
 
 def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, comm=None) -> list[int]:
     """Run (or resume) the grid of ``config`` in ``run_dir``; returns the item ids this rank did."""
+    stop = _StopFlag()  # before anything slow: a stop signal during start-up must not kill the rank
     comm = comm or world_comm()
     rank, n_ranks = comm.Get_rank(), comm.Get_size()
     run_dir = Path(run_dir)
@@ -150,6 +160,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
                 a, b = rank_slice(len(todo), r, n_ranks)
                 ids = f"items {todo[a].item_id}..{todo[b - 1].item_id}" if b > a else "nothing"
                 print(f"  rank {r}: {b - a} item(s): {ids}")
+        stop.ignore_from_now()
         return []
 
     experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
@@ -158,7 +169,6 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)
     log.info("launch %s rank %d/%d device %s: %d of %d items left to do, mine: %d",
              launch_id, rank, n_ranks, device, len(todo), len(items), len(mine))
-    stop = _StopFlag()
     writer = CheckpointWriter(
         run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id, config_sha256=config.sha256(),
         config_yaml=config_yaml(config), package_version=__version__, units=RECORD_UNITS,
@@ -179,4 +189,5 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
             _progress(rank, n_ranks, len(completed), len(mine), start, item)
     finally:
         writer.close()
+        stop.ignore_from_now()
     return completed

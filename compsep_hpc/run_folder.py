@@ -40,6 +40,18 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _is_skeleton(run_dir: Path) -> bool:
+    """True for an empty folder, or one left by a create_run_folder killed before run.json: only
+    config.yaml, empty checkpoints/ and logs/, and temporary files of the atomic writes."""
+    for entry in run_dir.iterdir():
+        if entry.name in ("checkpoints", "logs") and entry.is_dir() and not any(entry.iterdir()):
+            continue
+        if entry.name == CONFIG_FILE or entry.name.startswith((f".{CONFIG_FILE}.", f".{META_FILE}.")):
+            continue
+        return False
+    return True
+
+
 def check_run_folder(config: RunConfig, run_dir: str | Path) -> bool:
     """True when ``run_dir`` already holds this config's run, False when it is absent or empty.
 
@@ -53,7 +65,7 @@ def check_run_folder(config: RunConfig, run_dir: str | Path) -> bool:
         raise RunFolderError(f"{run_dir} exists and is not a folder")
     meta = run_dir / META_FILE
     if not meta.exists():
-        if any(run_dir.iterdir()):
+        if not _is_skeleton(run_dir):
             raise RunFolderError(f"{run_dir} is not empty and holds no compsep-hpc run; choose another --output")
         return False
     try:

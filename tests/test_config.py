@@ -60,6 +60,14 @@ def test_run_folder_round_trip_and_refusal(tmp_path, tiny_raw_config):
     other = parse_config({**tiny_raw_config, "noise": {"realizations": 4}})
     with pytest.raises(RunFolderError, match="another config"):
         check_run_folder(other, folder)
+    skeleton = tmp_path / "killed_while_creating"  # config.yaml written, run.json not yet
+    (skeleton / "checkpoints").mkdir(parents=True)
+    (skeleton / "logs").mkdir()
+    (skeleton / "config.yaml").write_text("partial")
+    (skeleton / ".run.json.abc").write_text("{")
+    assert not check_run_folder(config, skeleton)
+    create_run_folder(config, skeleton)
+    assert check_run_folder(config, skeleton) and load_run_folder(skeleton)[0] == config
     (tmp_path / "unrelated").mkdir()
     (tmp_path / "unrelated" / "notes.txt").write_text("keep me")
     with pytest.raises(RunFolderError, match="not empty"):
