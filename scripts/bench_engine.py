@@ -7,8 +7,10 @@ first evaluation (compilation of both jitted fits + one run); seconds per fit is
 call (all realizations in one vmapped call, plus the systematic fit and the CMB reconstruction)
 divided by the realizations.
 
-    python scripts/bench_engine.py            # full table (~15 min on 2 CPU cores)
+    python scripts/bench_engine.py            # full table (~25 min on 2 CPU cores)
     python scripts/bench_engine.py --quick    # (100, 10, 10) only, 1 and 10 realizations
+    python scripts/bench_engine.py --scaling  # 10 realizations, compressed: nside 32..256 at
+                                              # (100, 10, 10), then patch counts at nside 64
 """
 
 from __future__ import annotations
@@ -60,24 +62,29 @@ def run_case(patches: tuple[int, int, int], n_real: int, form: str, nside: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--nside", type=int, default=64)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        patches, n_real, form = json.loads(args.case)
-        print(json.dumps(run_case(tuple(patches), n_real, form, args.nside)))
+        patches, n_real, form, nside = json.loads(args.case)
+        print(json.dumps(run_case(tuple(patches), n_real, form, nside)))
         return
-    cases = [c for c in CASES if c[0] == (100, 10, 10) and c[1] <= 10] if args.quick else CASES
-    print(f"| patches | realizations | likelihood | pixels | cells | first call [s] | s / fit | iterations | converged | peak RSS [GiB] |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for patches, n_real, form in cases:
-        out = subprocess.run([sys.executable, __file__, "--nside", str(args.nside), "--case",
-                              json.dumps([patches, n_real, form])], capture_output=True, text=True)
+    if args.scaling:
+        cases = [((100, 10, 10), 10, "compressed", n) for n in (32, 64, 128, 256)]
+        cases += [(k, 10, "compressed", 64) for k in ((10, 1, 1), (50, 5, 5), (300, 20, 20), (1000, 50, 50), (3000, 80, 80))]
+    else:
+        cases = [(*c, args.nside) for c in CASES if not args.quick or (c[0] == (100, 10, 10) and c[1] <= 10)]
+    print("| nside | patches | realizations | likelihood | pixels | cells | first call [s] | s / fit | iterations | converged | peak RSS [GiB] |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for patches, n_real, form, nside in cases:
+        out = subprocess.run([sys.executable, __file__, "--case", json.dumps([patches, n_real, form, nside])],
+                             capture_output=True, text=True)
         if out.returncode:
-            print(f"| {patches} | {n_real} | {form} | failed: {out.stderr.strip().splitlines()[-1]} |")
+            print(f"| {nside} | {patches} | {n_real} | {form} | failed: {out.stderr.strip().splitlines()[-1]} |")
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {tuple(r['patches'])} | {n_real} | {r['likelihood']} | {r['n_pix']} | {r['n_cells']} | "
+        print(f"| {nside} | {tuple(r['patches'])} | {n_real} | {r['likelihood']} | {r['n_pix']} | {r['n_cells']} | "
               f"{r['first_call_s']:.1f} | {r['seconds_per_fit']:.3f} | {r['mean_iterations']:.0f} | "
               f"{r['converged']}/{n_real} | {r['peak_rss_gib']:.2f} |", flush=True)
 
