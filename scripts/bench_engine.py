@@ -63,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scaling", action="store_true")
+    parser.add_argument("--patches", help="only these patch counts, e.g. 1000,50,50")
     parser.add_argument("--nside", type=int, default=64)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -75,6 +76,8 @@ def main() -> None:
         cases += [(k, 10, "compressed", 64) for k in ((10, 1, 1), (50, 5, 5), (300, 20, 20), (1000, 50, 50), (3000, 80, 80))]
     else:
         cases = [(*c, args.nside) for c in CASES if not args.quick or (c[0] == (100, 10, 10) and c[1] <= 10)]
+        if args.patches:
+            cases = [c for c in cases if c[0] == tuple(int(k) for k in args.patches.split(","))]
     print("| nside | patches | realizations | likelihood | pixels | cells | first call [s] | s / fit | iterations | converged | peak RSS [GiB] |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for patches, n_real, form, nside in cases:
