@@ -23,3 +23,12 @@ def tiny_raw_config(tmp_path) -> dict:
         "noise": {"realizations": 3, "seed": 5},
         "output": str(tmp_path / "run"),
     }
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict:
+    """Subprocess environment: CPU JAX, one host device, a compilation cache shared by the module."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "OMPI_"))}
+    e.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")))
+    return e

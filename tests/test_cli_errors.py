@@ -38,14 +38,6 @@ def tree_digest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*"))}
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "OMPI_"))}
-    e.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")))
-    return e
-
-
 def assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> str:
     assert res.returncode == 2, (res.returncode, res.stderr)
     assert "Traceback" not in res.stderr, res.stderr

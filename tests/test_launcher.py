@@ -224,15 +224,6 @@ def items_csv_rows(run_dir: Path) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict:
-    """Subprocess environment: CPU JAX, one host device, a compilation cache shared by the module."""
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "OMPI_"))}
-    e.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")))
-    return e
-
-
-@pytest.fixture(scope="module")
 def mpi(env, tmp_path_factory) -> str:
     """The mpiexec to use, after checking that it really starts several mpi4py ranks."""
     if MPIEXEC is None:
