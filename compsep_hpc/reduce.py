@@ -184,9 +184,9 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
     combined = None
     if all(s is not None for s in selected_var):
         n_pix = sum(regions[r]["n_pix"] for r in regions)
-        combined = {"cmb_variance": sum(regions[r]["n_pix"] * regions[r]["min_variance"]["cmb_variance"]
-                                        for r in regions) / n_pix,
-                    "n_pix": n_pix, "weighting": "pixel-weighted mean of the regions' cmb_variance"}
+        combined = {key: sum(regions[r]["n_pix"] * regions[r]["min_variance"][key] for r in regions) / n_pix
+                    for key in ("cmb_variance", SELECTION_METRIC)}
+        combined.update(n_pix=n_pix, weighting="pixel-weighted means of the selected regions' figures")
     combined_r = None
     if has_r and all(regions[r]["min_r_upper"] is not None for r in regions):
         from compsep_hpc.combine import combined_figures
