@@ -187,6 +187,8 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     true_patches = None
     if model == "synthetic_clustered":
         tp = s.get("true_patches")
+        if isinstance(tp, (list, tuple)) and len(tp) == len(PARAMETERS):  # the resolved (stored) form
+            tp = dict(zip(PARAMETERS, tp))
         if not isinstance(tp, Mapping) or set(tp) != set(PARAMETERS):
             raise ConfigError("sky.true_patches needs beta_dust, temp_dust and beta_synch counts")
         true_patches = tuple(_int_list(tp[p], f"sky.true_patches.{p}", 1)[0] for p in PARAMETERS)

@@ -105,10 +105,6 @@ def load_run_folder(run_dir: str | Path) -> tuple[RunConfig, dict]:
         meta = json.loads((run_dir / META_FILE).read_text())
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise RunFolderError(f"{run_dir} is not a compsep-hpc run folder (no readable {CONFIG_FILE}/{META_FILE})") from exc
-    raw = dict(raw)
-    raw["instrument"] = {k: raw["instrument"][k] for k in ("name", "frequencies", "depth_p")}
-    if raw["sky"].get("true_patches") is not None:
-        raw["sky"]["true_patches"] = dict(zip(("beta_dust", "temp_dust", "beta_synch"), raw["sky"]["true_patches"]))
     config = parse_config(raw, str(run_dir / CONFIG_FILE))
     if config.sha256() != meta.get("config_sha256"):
         raise RunFolderError(f"{run_dir}: config.yaml does not match the hash in {META_FILE}")
