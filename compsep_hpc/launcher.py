@@ -4,7 +4,8 @@ Rank I of P takes the contiguous slice ``[floor(I N / P), floor((I+1) N / P))`` 
 still to do (by item id), so a rerun with any P resumes where the previous launch stopped. Rank 0
 checks the run folder (a folder of another config is refused before anything is written) and
 broadcasts the decision; after that, ranks never wait for each other. SIGTERM/SIGUSR1 (Slurm's
-``--signal``) make a rank stop after the item in progress; SIGKILL loses at most that item.
+``--signal``) make a rank stop after the item in progress; SIGKILL loses at most that item and
+the one whose record was being written behind it (:mod:`compsep_hpc.background_writer`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from compsep_hpc import __version__
+from compsep_hpc.background_writer import BackgroundWriter
 from compsep_hpc.checkpoint import CheckpointWriter, completed_item_ids
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import BroadcastError, CompsepError
@@ -76,6 +78,42 @@ def select_local_device(rank: int) -> str:
     device = gpus[local_rank % len(gpus)]
     jax.config.update("jax_default_device", device)
     return str(device)
+
+
+MAP_COUNT_FRACTION = 0.5  # release compiled code past this fraction of the kernel's vm.max_map_count
+
+
+def memory_map_usage() -> tuple[int, int] | None:
+    """(memory mappings of this process, the kernel's per-process limit), or None off Linux."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            count = sum(1 for _ in maps)
+        with open("/proc/sys/vm/max_map_count") as limit:
+            return count, int(limit.read())
+    except (OSError, ValueError):
+        return None
+
+
+def release_compiled_code(fraction: float = MAP_COUNT_FRACTION) -> tuple[int, int] | None:
+    """Drop JAX's in-memory executables when the process nears its memory-mapping limit.
+
+    XLA's CPU backend maps every compiled executable in hundreds of separate mappings (~700 for a
+    fit) and keeps them while the executable is cached; one shape per grid item thus exhausts
+    vm.max_map_count (65,530 by default) after ~40 items, and the next compilation segfaults.
+    Past ``fraction`` of the limit this clears JAX's caches (the persistent compilation cache
+    on disk makes reloading cheap). Returns (mappings before, after) when it cleared, else None.
+    """
+    usage = memory_map_usage()
+    if usage is None or usage[0] <= fraction * usage[1]:
+        return None
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+    after = memory_map_usage()
+    return usage[0], after[0] if after else -1
 
 
 class _StopFlag:
@@ -169,24 +207,31 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)
     log.info("launch %s rank %d/%d device %s: %d of %d items left to do, mine: %d",
              launch_id, rank, n_ranks, device, len(todo), len(items), len(mine))
-    writer = CheckpointWriter(
-        run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id, config_sha256=config.sha256(),
-        config_yaml=config_yaml(config), package_version=__version__, units=RECORD_UNITS,
-    )
     completed: list[int] = []
     start = time.perf_counter()
+    by_id = {item.item_id: item for item in mine}
+
+    def written(item_id: int, record) -> None:  # on the writer thread, once the record is durable
+        item = by_id[item_id]
+        completed.append(item_id)
+        log.info("item %d %s K=%s done in %.2fs, cmb_variance %.6g, unconverged %d",
+                 item_id, item.region, item.grid_values, record["seconds"],
+                 record["cmb_variance"], record["n_unconverged"])
+        _progress(rank, n_ranks, len(completed), len(mine), start, item)
+
+    writer = BackgroundWriter(CheckpointWriter(
+        run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id, config_sha256=config.sha256(),
+        config_yaml=config_yaml(config), package_version=__version__, units=RECORD_UNITS,
+    ), on_written=written)
     try:
         for item in mine:
             if stop.signal is not None:
                 log.info("signal %d received: stopping before item %d", stop.signal, item.item_id)
                 break
-            record = experiment.record(item)
-            writer.append(item.item_id, record)
-            completed.append(item.item_id)
-            log.info("item %d %s K=%s done in %.2fs, cmb_variance %.6g, unconverged %d",
-                     item.item_id, item.region, item.grid_values, record["seconds"],
-                     record["cmb_variance"], record["n_unconverged"])
-            _progress(rank, n_ranks, len(completed), len(mine), start, item)
+            writer.append(item.item_id, experiment.record(item))  # written while the next item fits
+            released = release_compiled_code()
+            if released is not None:
+                log.info("memory mappings %d near the limit: cleared JAX caches, %d left", *released)
     finally:
         writer.close()
         stop.ignore_from_now()

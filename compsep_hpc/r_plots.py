@@ -21,8 +21,9 @@ def _dl(cl: np.ndarray) -> np.ndarray:
     return ell * (ell + 1) * cl / (2 * np.pi)
 
 
-def _curves(experiment: Experiment, selection: dict, by_id: dict, combined: dict | None) -> dict[str, dict]:
-    """Spectra and fsky of each region's min_r_upper pick (and baseline), plus the combined one."""
+def _curves(experiment: Experiment, selection: dict, by_id: dict, combined: dict | None,
+            combined_baseline: dict | None) -> dict[str, dict]:
+    """Spectra and fsky of each region's min_r_upper pick (and baseline), plus the combined ones."""
     out: dict[str, dict] = {}
     for region, info in selection["regions"].items():
         for key, label in (("min_r_upper", region), ("multires_baseline", f"{region} multires")):
@@ -33,15 +34,17 @@ def _curves(experiment: Experiment, selection: dict, by_id: dict, combined: dict
                               "fsky": experiment.geometry(region).fsky}
     if combined is not None:
         out["combined"] = combined
+    if combined_baseline is not None:
+        out["combined multires"] = combined_baseline
     return out
 
 
 def r_plots(run_dir: Path, experiment: Experiment, selection: dict, records: list[dict],
-            combined: dict | None) -> list[str]:
+            combined: dict | None, combined_baseline: dict | None = None) -> list[str]:
     """Write the three kinds of r plots; returns their paths relative to ``run_dir``."""
     c = experiment.config
     by_id = {r["item_id"]: r for r in records}
-    curves = _curves(experiment, selection, by_id, combined)
+    curves = _curves(experiment, selection, by_id, combined, combined_baseline)
     templates = experiment.templates
     lmin, lmax = c.spectra.lmin, c.spectra.lmax
     ell = np.arange(lmin, lmax + 1)

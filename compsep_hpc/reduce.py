@@ -10,6 +10,11 @@ finite; the others are excluded, never scored, and counted in ``n_excluded_uncon
 to the lowest item id. ``combined.min_variance.cmb_variance`` is the pixel-weighted mean of the
 selected regions' variances, sum_r n_pix_r sigma2_r / sum_r n_pix_r: Eq. 9's average over the
 pixels of the union of the (disjoint) regions; null when a region has no selected item.
+
+With r records: ``min_r_upper`` per region, and ``combined.min_r_upper`` (each region's pick
+refitted with its maps, the regions stitched, spectra and r of the union; see combine.py). Runs
+with ``grid.multires_baseline`` report each region's multi-resolution item beside the K-means
+pick and ``combined.multires_baseline``, the same stitching of the baseline items.
 """
 
 from __future__ import annotations
@@ -111,6 +116,15 @@ def _scalars(figures: dict | None) -> dict | None:
     return {k: (int(v) if k == "n_pix" else _json_float(float(v))) for k, v in figures.items() if np.ndim(v) == 0}
 
 
+def _combined_r(experiment, items: list, regions: dict[str, dict], key: str) -> dict | None:
+    """Stitched figures of every region's ``key`` pick (refitted with maps), None if one is missing."""
+    if any(regions[r].get(key) is None for r in regions):
+        return None
+    from compsep_hpc.combine import combined_figures
+
+    return combined_figures(experiment, {r: items[regions[r][key]["item_id"]] for r in regions})
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file of the same folder and os.replace."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -187,17 +201,15 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
         combined = {key: sum(regions[r]["n_pix"] * regions[r]["min_variance"][key] for r in regions) / n_pix
                     for key in ("cmb_variance", SELECTION_METRIC)}
         combined.update(n_pix=n_pix, weighting="pixel-weighted means of the selected regions' figures")
-    combined_r = None
-    if has_r and all(regions[r]["min_r_upper"] is not None for r in regions):
-        from compsep_hpc.combine import combined_figures
-
-        picks = {r: items[regions[r]["min_r_upper"]["item_id"]] for r in regions}
-        combined_r = combined_figures(experiment, picks)
+    combined_r = _combined_r(experiment, items, regions, "min_r_upper") if has_r else None
+    combined_baseline = (_combined_r(experiment, items, regions, "multires_baseline")
+                         if has_r and config.grid.multires_baseline else None)
     selection: dict[str, Any] = {
         "config_sha256": config.sha256(), "package_version": __version__, "run_name": config.name,
         "criterion": criterion, "selection_metric": SELECTION_METRIC, "holdout": config.noise.holdout,
         "n_items_done": len(rows), "n_items_total": len(items), "regions": regions,
-        "combined": {"min_variance": combined, "min_r_upper": _scalars(combined_r)}, "plots": [],
+        "combined": {"min_variance": combined, "min_r_upper": _scalars(combined_r),
+                     "multires_baseline": _scalars(combined_baseline)}, "plots": [],
     }
     if plots:
         selection["plots"] = _make_plots(run_dir, experiment, [r for r in rows if r["strategy"] == config.grid.strategy],
@@ -205,7 +217,7 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
         if has_r:
             from compsep_hpc.r_plots import r_plots
 
-            selection["plots"] += r_plots(run_dir, experiment, selection, records, combined_r)
+            selection["plots"] += r_plots(run_dir, experiment, selection, records, combined_r, combined_baseline)
     write_atomic(run_dir / "selection.json", json.dumps(selection, indent=2) + "\n")
     write_atomic(run_dir / "summary.txt", format_selection(selection) + "\n")
     return selection
@@ -277,6 +289,13 @@ def format_selection(selection: dict) -> str:
         if "r_upper_holdout" in comb_r:
             lines.append(f"  on the held-out realizations: r_hat {_fmt(comb_r['r_hat_holdout'])}, "
                          f"r_upper {_fmt(comb_r['r_upper_holdout'])}")
+    comb_b = selection["combined"].get("multires_baseline")
+    if comb_b is not None:
+        lines.append(f"combined multires baselines (stitched): r_hat {_fmt(comb_b['r_hat'])}, "
+                     f"sigma_r {_fmt(comb_b['sigma_r'])}, r_upper {_fmt(comb_b['r_upper'])}, r_95 {_fmt(comb_b['r_95'])}")
+        if "r_upper_holdout" in comb_b:
+            lines.append(f"  on the held-out realizations: r_hat {_fmt(comb_b['r_hat_holdout'])}, "
+                         f"r_upper {_fmt(comb_b['r_upper_holdout'])}")
     comb = selection["combined"]["min_variance"]
     lines.append("combined (pixel-weighted cmb_variance over all regions): "
                  + ("- (a region has no usable item)" if comb is None else f"{comb['cmb_variance']:.6g} uK^2"))

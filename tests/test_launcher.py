@@ -30,7 +30,7 @@ import yaml
 
 from compsep_hpc.checkpoint import completed_item_ids, file_attributes, read_records, record_files
 from compsep_hpc.config import load_config
-from compsep_hpc.launcher import rank_slice
+from compsep_hpc.launcher import memory_map_usage, rank_slice, release_compiled_code
 from compsep_hpc.pipeline import work_list
 
 RUN_TIMEOUT = 400  # s, one launch of a tiny config (compilation included)
@@ -274,6 +274,28 @@ def test_rank_slice_partitions_the_items_contiguously_and_evenly(n_items, n_rank
     assert min(sizes) >= 0 and max(sizes) - min(sizes) <= 1
     covered = [i for lo, hi in bounds for i in range(lo, hi)]
     assert covered == list(range(n_items))  # every item exactly once, in order
+
+
+# ---------------------------------------------------------------------------------------------
+# memory mappings of compiled code (a long run once segfaulted at vm.max_map_count)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(memory_map_usage() is None, reason="needs Linux /proc")
+def test_compiled_code_is_released_past_the_memory_mapping_threshold():
+    import jax
+    import jax.numpy as jnp
+
+    count, limit = memory_map_usage()
+    assert 0 < count < limit
+    assert release_compiled_code(fraction=1.0) is None  # below the limit: nothing cleared
+    before = memory_map_usage()[0]
+    for n in range(1, 9):  # eight executables, each mapped on its own
+        jax.jit(lambda x: jnp.cumsum(jnp.sin(x) * x) @ x)(jnp.ones(n + 100)).block_until_ready()
+    compiled = memory_map_usage()[0]
+    assert compiled > before
+    cleared = release_compiled_code(fraction=0.0)
+    assert cleared is not None and cleared[0] >= compiled
+    assert cleared[1] < compiled
 
 
 # ---------------------------------------------------------------------------------------------
