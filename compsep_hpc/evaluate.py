@@ -30,6 +30,7 @@ from compsep_hpc.cells import joint_cells, size_class
 from compsep_hpc.config import FitConfig
 from compsep_hpc.fit import FitResult, minimize
 from compsep_hpc.observations import RegionData
+from compsep_hpc.packing import packed_layout, per_entry, shift_patches, split, unpack
 from compsep_hpc.likelihood import (
     SpectralModel,
     cell_moments,
@@ -74,20 +75,24 @@ def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "a
 
 @partial(jax.jit, static_argnames=("likelihood", "max_iter", "ftol", "gtol", "keep_maps"))
 def _fit_and_reconstruct(
-    data, true_cmb, labels, cell_index, cell_patches, start, lower, upper, model, *, likelihood, max_iter,
-    ftol, gtol, keep_maps,
+    data, true_cmb, labels, cell_index, cell_patches, start, lower, upper, family, fill, model, *, likelihood,
+    max_iter, ftol, gtol, keep_maps,
 ):
+    """Fit every realization of ``data`` over the flat vector of packing.py (patch indices
+    already shifted into it) and reconstruct the CMB; params come back flat."""
     n_cells = cell_patches.shape[1]
     solve = partial(minimize, start=start, lower=lower, upper=upper, max_iter=max_iter, ftol=ftol, gtol=gtol)
     if likelihood == "compressed":
         moments = jax.lax.map(
             lambda d: cell_moments(d, cell_index, n_cells, model.inv_noise_var), data, batch_size=MOMENT_BATCH
         )
-        result = jax.vmap(lambda w: solve(lambda p: compressed_nll(p, cell_patches, w, model)))(moments)
+        result = jax.vmap(lambda w: solve(lambda x: compressed_nll(unpack(x, family, fill), cell_patches, w, model)))(
+            moments)
     else:
         pixels = jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
-        result = jax.vmap(lambda x: solve(lambda p: pixel_nll(p, labels, x, model)))(pixels)
-    weights = jax.vmap(lambda p: component_weights(p, cell_patches, model)[:, 0, :])(result.params)
+        result = jax.vmap(lambda d: solve(lambda x: pixel_nll(unpack(x, family, fill), labels, d, model)))(pixels)
+    params = jax.vmap(lambda x: unpack(x, family, fill))(result.params)
+    weights = jax.vmap(lambda p: component_weights(p, cell_patches, model)[:, 0, :])(params)
     cmb = jnp.einsum("rpf,rfsp->rsp", weights[:, cell_index, :], data)  # (n_real, 2, n_pix)
     variance = jnp.mean(jnp.var(cmb, axis=0))
     mse = jnp.mean((cmb - true_cmb) ** 2)
@@ -105,27 +110,31 @@ def evaluate_configuration(
 ) -> ConfigurationResult:
     """Fit and score one configuration. ``labels`` (3, n_pix): patch of each pixel per parameter.
 
-    Patch counts and joint cells are padded to size classes (see cells.size_class) so a grid
-    compiles a handful of times; padding has no effect on the result.
+    The three parameters are fitted as one flat vector padded to a size class (packing.py) and
+    the joint cells are padded to a size class too (cells.size_class), so a grid compiles a
+    handful of times; padding has no effect on the result.
     """
     labels = np.asarray(labels, dtype=np.int64)
     n_patches = tuple(int(labels[k].max()) + 1 for k in range(3))
     exact = joint_cells(labels)
     cells = joint_cells(labels, pad_to=size_class(exact.n_cells, 8))
     likelihood = choose_likelihood(labels.shape[1], cells.n_cells, len(model.frequencies), fit.likelihood)
-    start = {p: jnp.full(size_class(k), fit.start[p]) for p, k in zip(PARAMETERS, n_patches)}
+    layout = packed_layout(n_patches)
     lower = {p: fit.bounds[p][0] for p in PARAMETERS}
     upper = {p: fit.bounds[p][1] for p in PARAMETERS}
     run = partial(
         _fit_and_reconstruct,
-        labels=jnp.asarray(labels), cell_index=jnp.asarray(cells.cell_index),
-        cell_patches=jnp.asarray(cells.cell_patches), start=start, lower=lower, upper=upper,
-        model=model, likelihood=likelihood, max_iter=fit.max_iter, ftol=fit.ftol, gtol=fit.gtol,
+        labels=jnp.asarray(shift_patches(labels, layout)), cell_index=jnp.asarray(cells.cell_index),
+        cell_patches=jnp.asarray(shift_patches(cells.cell_patches, layout)),
+        start=jnp.asarray(per_entry(fit.start, layout)), lower=jnp.asarray(per_entry(lower, layout)),
+        upper=jnp.asarray(per_entry(upper, layout)), family=jnp.asarray(layout.family),
+        fill=jnp.asarray([fit.start[p] for p in PARAMETERS]), model=model, likelihood=likelihood,
+        max_iter=fit.max_iter, ftol=fit.ftol, gtol=fit.gtol,
     )
     true_cmb = jnp.asarray(region.cmb)
     result, variance, mse, spatial, cmb = run(jnp.asarray(region.data), true_cmb, keep_maps=keep_maps)
     sys_result, _, _, _, sys_cmb = run(jnp.asarray(region.foregrounds)[None], jnp.zeros_like(true_cmb), keep_maps=True)
-    trim = lambda r: r._replace(params={p: np.asarray(r.params[p])[..., :k] for p, k in zip(PARAMETERS, n_patches)})  # noqa: E731
+    trim = lambda r: r._replace(params=split(r.params, layout))  # noqa: E731
     sys_result = jax.tree.map(lambda x: np.asarray(x)[0], trim(sys_result))
     sys_cmb = np.asarray(sys_cmb)[0]
     return ConfigurationResult(

@@ -259,6 +259,18 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
+def _combined_r_lines(comb: dict | None, title: str) -> list[str]:
+    """The summary lines of one stitched combination's r figures (none when it is absent)."""
+    if comb is None:
+        return []
+    lines = [f"{title} (stitched, f_sky {comb['fsky']:.3f}): r_hat {_fmt(comb['r_hat'])}, "
+             f"sigma_r {_fmt(comb['sigma_r'])}, r_upper {_fmt(comb['r_upper'])}, r_95 {_fmt(comb['r_95'])}"]
+    if "r_upper_holdout" in comb:
+        lines.append(f"  on the held-out realizations: r_hat {_fmt(comb['r_hat_holdout'])}, "
+                     f"r_upper {_fmt(comb['r_upper_holdout'])}")
+    return lines
+
+
 def format_selection(selection: dict) -> str:
     """A short human summary of a selection (what ``compsep-hpc reduce`` prints)."""
     crit = selection["criterion"]
@@ -282,20 +294,9 @@ def format_selection(selection: dict) -> str:
                          f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
                          f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
                          "  (multires patch nsides)")
-    comb_r = selection["combined"].get("min_r_upper")
-    if comb_r is not None:
-        lines.append(f"combined min_r_upper selections (stitched, f_sky {comb_r['fsky']:.3f}): r_hat {_fmt(comb_r['r_hat'])}, "
-                     f"sigma_r {_fmt(comb_r['sigma_r'])}, r_upper {_fmt(comb_r['r_upper'])}, r_95 {_fmt(comb_r['r_95'])}")
-        if "r_upper_holdout" in comb_r:
-            lines.append(f"  on the held-out realizations: r_hat {_fmt(comb_r['r_hat_holdout'])}, "
-                         f"r_upper {_fmt(comb_r['r_upper_holdout'])}")
-    comb_b = selection["combined"].get("multires_baseline")
-    if comb_b is not None:
-        lines.append(f"combined multires baselines (stitched): r_hat {_fmt(comb_b['r_hat'])}, "
-                     f"sigma_r {_fmt(comb_b['sigma_r'])}, r_upper {_fmt(comb_b['r_upper'])}, r_95 {_fmt(comb_b['r_95'])}")
-        if "r_upper_holdout" in comb_b:
-            lines.append(f"  on the held-out realizations: r_hat {_fmt(comb_b['r_hat_holdout'])}, "
-                         f"r_upper {_fmt(comb_b['r_upper_holdout'])}")
+    for key, title in (("min_r_upper", "combined min_r_upper selections"),
+                       ("multires_baseline", "combined multires baselines")):
+        lines += _combined_r_lines(selection["combined"].get(key), title)
     comb = selection["combined"]["min_variance"]
     lines.append("combined (pixel-weighted cmb_variance over all regions): "
                  + ("- (a region has no usable item)" if comb is None else f"{comb['cmb_variance']:.6g} uK^2"))
