@@ -192,8 +192,11 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
             "n_excluded_unconverged": n_excluded,
             "n_pix": int(len(experiment.pixels(region))),
         }
-        if config.grid.multires_baseline:
-            regions[region]["multires_baseline"] = _choice(baseline[0] if baseline else None, figures)
+        if config.grid.multires_baseline:  # reported whether or not its fits converged; says how many did not
+            base = baseline[0] if baseline else None
+            regions[region]["multires_baseline"] = _choice(base, figures)
+            if base is not None:
+                regions[region]["multires_baseline"]["n_unconverged"] = base["n_unconverged"]
     selected_var = [regions[r]["min_variance"] for r in regions]
     combined = None
     if all(s is not None for s in selected_var):
@@ -259,6 +262,10 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
+def _unconverged_note(n_unconverged: int) -> str:
+    return f"; {n_unconverged} fit(s) unconverged" if n_unconverged else ""
+
+
 def _combined_r_lines(comb: dict | None, title: str) -> list[str]:
     """The summary lines of one stitched combination's r figures (none when it is absent)."""
     if comb is None:
@@ -293,7 +300,7 @@ def format_selection(selection: dict) -> str:
             lines.append(f"{'':<10} {'baseline':>9} {'':>5} {base['K_beta_dust']:>11} {base['K_temp_dust']:>11} "
                          f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
                          f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
-                         "  (multires patch nsides)")
+                         "  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
     for key, title in (("min_r_upper", "combined min_r_upper selections"),
                        ("multires_baseline", "combined multires baselines")):
         lines += _combined_r_lines(selection["combined"].get(key), title)

@@ -100,6 +100,7 @@ def test_one_reduce_reports_kmeans_and_multires_per_region_and_combined(compare_
         assert info["multires_baseline"]["item_id"] == baseline
         assert info["multires_baseline"]["r_upper"] == pytest.approx(records[baseline]["r_upper"])
         assert info["multires_baseline"]["r_upper_holdout"] == pytest.approx(records[baseline]["r_upper_holdout"])
+        assert info["multires_baseline"]["n_unconverged"] == records[baseline]["n_unconverged"]
     for key in ("min_r_upper", "multires_baseline"):
         comb = sel["combined"][key]
         assert comb["n_pix"] == sum(sel["regions"][r]["n_pix"] for r in config.regions.names)

@@ -144,6 +144,16 @@ def test_format_selection(full_run):
     assert "1 item(s) not done" in text
 
 
+def test_format_selection_flags_an_unconverged_baseline(full_run):
+    _, sel = full_run
+    sel = json.loads(json.dumps(sel))
+    pick = sel["regions"]["GAL020_U"]["min_variance"]
+    for n, note in ((0, "(multires patch nsides)"), (7, "(multires patch nsides; 7 fit(s) unconverged)")):
+        sel["regions"]["GAL020_U"]["multires_baseline"] = {**pick, "item_id": 12, "n_unconverged": n}
+        baseline_line = next(line for line in format_selection(sel).splitlines() if "baseline" in line)
+        assert baseline_line.endswith(note)
+
+
 def test_status(full_run):
     folder, _ = full_run
     text = run_status(folder)
