@@ -108,7 +108,7 @@ def test_one_reduce_reports_kmeans_and_multires_per_region_and_combined(compare_
         assert comb["r_95"] >= comb["r_upper"] > 0 and "r_upper_holdout" in comb
     assert sel["combined"]["min_r_upper"] != sel["combined"]["multires_baseline"]
     summary = (folder / "summary.txt").read_text()
-    assert "combined multires baselines (stitched, f_sky" in summary and summary.count("(multires patch nsides)") == 2
+    assert "combined multires baselines (stitched, f_sky" in summary and summary.count("  (multires patch nsides") == 2
     for plot in ("residual_spectra.png", "r_likelihood.png", "r_upper_GAL060_U.png", "r_upper_GAL060_L.png"):
         assert (folder / "plots" / plot).stat().st_size > 0
 
