@@ -30,7 +30,7 @@ from compsep_hpc.cells import joint_cells, size_class
 from compsep_hpc.config import FitConfig
 from compsep_hpc.fit import FitResult, minimize
 from compsep_hpc.observations import RegionData
-from compsep_hpc.packing import packed_layout, per_entry, shift_patches, split, unpack
+from compsep_hpc.packing import PackedLayout, packed_layout, per_entry, shift_patches, split, unpack
 from compsep_hpc.likelihood import (
     SpectralModel,
     cell_moments,
@@ -73,27 +73,63 @@ def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "a
     return "compressed" if compressed <= per_pixel else "pixel"
 
 
-@partial(jax.jit, static_argnames=("likelihood", "max_iter", "ftol", "gtol", "keep_maps"))
-def _fit_and_reconstruct(
-    data, true_cmb, labels, cell_index, cell_patches, start, lower, upper, family, fill, model, *, likelihood,
-    max_iter, ftol, gtol, keep_maps,
-):
-    """Fit every realization of ``data`` over the flat vector of packing.py (patch indices
-    already shifted into it) and reconstruct the CMB; params come back flat."""
-    n_cells = cell_patches.shape[1]
-    solve = partial(minimize, start=start, lower=lower, upper=upper, max_iter=max_iter, ftol=ftol, gtol=gtol)
+class FitProblem(NamedTuple):
+    """The arrays of one configuration's fit over the flat parameter vector (packing.py): patch
+    indices per pixel (``labels``) and per joint cell (``cell_patches``) shifted into the vector,
+    each pixel's cell, and per-entry start point and bounds; ``family`` and ``fill`` for unpack."""
+
+    labels: jnp.ndarray
+    cell_index: jnp.ndarray
+    cell_patches: jnp.ndarray
+    start: jnp.ndarray
+    lower: jnp.ndarray
+    upper: jnp.ndarray
+    family: jnp.ndarray
+    fill: jnp.ndarray
+
+
+def fit_problem(labels: np.ndarray, fit: FitConfig) -> tuple[FitProblem, PackedLayout, int]:
+    """The fit arrays of patch ``labels`` (3, n_pix), joint cells padded to a size class; also the
+    layout (to split fitted vectors) and the exact number of joint cells."""
+    labels = np.asarray(labels, dtype=np.int64)
+    exact = joint_cells(labels)
+    cells = joint_cells(labels, pad_to=size_class(exact.n_cells, 8))
+    layout = packed_layout(tuple(int(labels[k].max()) + 1 for k in range(3)))
+    problem = FitProblem(
+        labels=jnp.asarray(shift_patches(labels, layout)), cell_index=jnp.asarray(cells.cell_index),
+        cell_patches=jnp.asarray(shift_patches(cells.cell_patches, layout)),
+        start=jnp.asarray(per_entry(fit.start, layout)),
+        lower=jnp.asarray(per_entry({p: fit.bounds[p][0] for p in PARAMETERS}, layout)),
+        upper=jnp.asarray(per_entry({p: fit.bounds[p][1] for p in PARAMETERS}, layout)),
+        family=jnp.asarray(layout.family), fill=jnp.asarray([fit.start[p] for p in PARAMETERS]),
+    )
+    return problem, layout, exact.n_cells
+
+
+def fit_realizations(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, *, likelihood: str,
+                     max_iter: int, ftol: float, gtol: float) -> FitResult:
+    """Fit every realization of ``data`` (n_real, n_freq, 2, n_pix), vmapped; params come back
+    as flat vectors (n_real, size). Pure: jit it, as ``_fit_and_reconstruct`` does."""
+    q = problem
+    solve = partial(minimize, start=q.start, lower=q.lower, upper=q.upper, max_iter=max_iter, ftol=ftol, gtol=gtol)
     if likelihood == "compressed":
+        n_cells = q.cell_patches.shape[1]
         moments = jax.lax.map(
-            lambda d: cell_moments(d, cell_index, n_cells, model.inv_noise_var), data, batch_size=MOMENT_BATCH
+            lambda d: cell_moments(d, q.cell_index, n_cells, model.inv_noise_var), data, batch_size=MOMENT_BATCH
         )
-        result = jax.vmap(lambda w: solve(lambda x: compressed_nll(unpack(x, family, fill), cell_patches, w, model)))(
-            moments)
-    else:
-        pixels = jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
-        result = jax.vmap(lambda d: solve(lambda x: pixel_nll(unpack(x, family, fill), labels, d, model)))(pixels)
-    params = jax.vmap(lambda x: unpack(x, family, fill))(result.params)
-    weights = jax.vmap(lambda p: component_weights(p, cell_patches, model)[:, 0, :])(params)
-    cmb = jnp.einsum("rpf,rfsp->rsp", weights[:, cell_index, :], data)  # (n_real, 2, n_pix)
+        return jax.vmap(lambda w: solve(lambda x: compressed_nll(unpack(x, q.family, q.fill), q.cell_patches, w,
+                                                                 model)))(moments)
+    pixels = jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
+    return jax.vmap(lambda d: solve(lambda x: pixel_nll(unpack(x, q.family, q.fill), q.labels, d, model)))(pixels)
+
+
+@partial(jax.jit, static_argnames=("likelihood", "max_iter", "ftol", "gtol", "keep_maps"))
+def _fit_and_reconstruct(data, true_cmb, problem, model, *, likelihood, max_iter, ftol, gtol, keep_maps):
+    """:func:`fit_realizations`, then the CMB of every realization and its figures."""
+    result = fit_realizations(data, problem, model, likelihood=likelihood, max_iter=max_iter, ftol=ftol, gtol=gtol)
+    params = jax.vmap(lambda x: unpack(x, problem.family, problem.fill))(result.params)
+    weights = jax.vmap(lambda p: component_weights(p, problem.cell_patches, model)[:, 0, :])(params)
+    cmb = jnp.einsum("rpf,rfsp->rsp", weights[:, problem.cell_index, :], data)  # (n_real, 2, n_pix)
     variance = jnp.mean(jnp.var(cmb, axis=0))
     mse = jnp.mean((cmb - true_cmb) ** 2)
     spatial = jnp.mean(jnp.var(cmb, axis=2), axis=1)
@@ -114,23 +150,10 @@ def evaluate_configuration(
     the joint cells are padded to a size class too (cells.size_class), so a grid compiles a
     handful of times; padding has no effect on the result.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    n_patches = tuple(int(labels[k].max()) + 1 for k in range(3))
-    exact = joint_cells(labels)
-    cells = joint_cells(labels, pad_to=size_class(exact.n_cells, 8))
-    likelihood = choose_likelihood(labels.shape[1], cells.n_cells, len(model.frequencies), fit.likelihood)
-    layout = packed_layout(n_patches)
-    lower = {p: fit.bounds[p][0] for p in PARAMETERS}
-    upper = {p: fit.bounds[p][1] for p in PARAMETERS}
-    run = partial(
-        _fit_and_reconstruct,
-        labels=jnp.asarray(shift_patches(labels, layout)), cell_index=jnp.asarray(cells.cell_index),
-        cell_patches=jnp.asarray(shift_patches(cells.cell_patches, layout)),
-        start=jnp.asarray(per_entry(fit.start, layout)), lower=jnp.asarray(per_entry(lower, layout)),
-        upper=jnp.asarray(per_entry(upper, layout)), family=jnp.asarray(layout.family),
-        fill=jnp.asarray([fit.start[p] for p in PARAMETERS]), model=model, likelihood=likelihood,
-        max_iter=fit.max_iter, ftol=fit.ftol, gtol=fit.gtol,
-    )
+    problem, layout, n_cells = fit_problem(labels, fit)
+    likelihood = choose_likelihood(problem.labels.shape[1], n_cells, len(model.frequencies), fit.likelihood)
+    run = partial(_fit_and_reconstruct, problem=problem, model=model, likelihood=likelihood,
+                  max_iter=fit.max_iter, ftol=fit.ftol, gtol=fit.gtol)
     true_cmb = jnp.asarray(region.cmb)
     result, variance, mse, spatial, cmb = run(jnp.asarray(region.data), true_cmb, keep_maps=keep_maps)
     sys_result, _, _, _, sys_cmb = run(jnp.asarray(region.foregrounds)[None], jnp.zeros_like(true_cmb), keep_maps=True)
@@ -138,9 +161,9 @@ def evaluate_configuration(
     sys_result = jax.tree.map(lambda x: np.asarray(x)[0], trim(sys_result))
     sys_cmb = np.asarray(sys_cmb)[0]
     return ConfigurationResult(
-        n_patches=n_patches,
+        n_patches=layout.counts,
         likelihood=likelihood,
-        n_cells=cells.n_cells,
+        n_cells=n_cells,
         fit=jax.tree.map(np.asarray, trim(result)),
         systematic=sys_result,
         cmb_variance=float(variance),

@@ -16,8 +16,8 @@ furax-cs's own script would use temp_dust [10, 40]) and start point (1.54, 20, -
   max_steps=1000))``; realizations one after the other through one ``jax.jit`` (its default
   for-loop; ``--furax-vmap`` uses its ``-v`` path, ``jax.vmap`` over realizations, instead);
 - compsep-hpc's likelihood (compressed or per-pixel form, chosen as ``evaluate`` does) and its
-  bounded L-BFGS (``compsep_hpc.fit.minimize``) vmapped over realizations in one jitted call,
-  exactly as ``compsep_hpc.evaluate._fit_and_reconstruct`` does, less the CMB reconstruction.
+  bounded L-BFGS (``compsep_hpc.fit.minimize``) vmapped over realizations in one jitted call:
+  ``compsep_hpc.evaluate.fit_realizations``, the fit the grid runs, less the CMB reconstruction.
 
 Convergence: furax-cs's tolerances of 1e-18 are never met, so at its defaults it runs its full
 ``max_iter`` (1000) iterations; compsep-hpc stops on its own rule (relative gradient 1e-9 or
@@ -220,39 +220,26 @@ def spectral_model(problem: dict):
 
 
 def ours_worker(npz: str, n_real: int, out_path: str) -> None:
-    """compsep-hpc side, in its own process: the vmapped fit of ``n_real`` realizations."""
-    from functools import partial
-
+    """compsep-hpc side, in its own process: the vmapped fit of ``n_real`` realizations, through
+    the product's own ``evaluate.fit_problem`` and ``evaluate.fit_realizations``."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from compsep_hpc.cells import joint_cells
-    from compsep_hpc.evaluate import MOMENT_BATCH, choose_likelihood
-    from compsep_hpc.fit import minimize
-    from compsep_hpc.likelihood import cell_moments, compressed_nll, pixel_data, pixel_nll
+    from compsep_hpc.config import FitConfig
+    from compsep_hpc.evaluate import choose_likelihood, fit_problem, fit_realizations
+    from compsep_hpc.packing import split
 
     inp = dict(np.load(npz))
     model = spectral_model(inp)
     labels = inp["labels"]
-    cells = joint_cells(labels)
-    form = choose_likelihood(labels.shape[1], cells.n_cells, len(inp["nu"]), str(inp["likelihood"]))
-    counts = [int(labels[k].max()) + 1 for k in range(3)]
-    start = {p: jnp.full((k,), float(inp["start"][i])) for i, (p, k) in enumerate(zip(PARAMETERS, counts))}
-    lower = {p: float(inp["lower"][i]) for i, p in enumerate(PARAMETERS)}
-    upper = {p: float(inp["upper"][i]) for i, p in enumerate(PARAMETERS)}
-    solve = partial(minimize, start=start, lower=lower, upper=upper, max_iter=int(inp["ours_max_iter"]),
-                    ftol=float(inp["ftol"]), gtol=float(inp["gtol"]))
-    cell_index, cell_patches, patch = jnp.asarray(cells.cell_index), jnp.asarray(cells.cell_patches), jnp.asarray(labels)
-
-    @jax.jit
-    def fit_all(data):  # as evaluate._fit_and_reconstruct, less the reconstruction
-        if form == "compressed":
-            moments = jax.lax.map(lambda d: cell_moments(d, cell_index, cells.n_cells, model.inv_noise_var),
-                                  data, batch_size=MOMENT_BATCH)
-            return jax.vmap(lambda w: solve(lambda p: compressed_nll(p, cell_patches, w, model)))(moments)
-        pixels = jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
-        return jax.vmap(lambda x: solve(lambda p: pixel_nll(p, patch, x, model)))(pixels)
+    fit = FitConfig(max_iter=int(inp["ours_max_iter"]), ftol=float(inp["ftol"]), gtol=float(inp["gtol"]),
+                    bounds={p: (float(inp["lower"][i]), float(inp["upper"][i])) for i, p in enumerate(PARAMETERS)},
+                    start={p: float(inp["start"][i]) for i, p in enumerate(PARAMETERS)})
+    problem, layout, n_cells = fit_problem(labels, fit)
+    form = choose_likelihood(labels.shape[1], n_cells, len(inp["nu"]), str(inp["likelihood"]))
+    fit_all = jax.jit(lambda data: fit_realizations(data, problem, model, likelihood=form, max_iter=fit.max_iter,
+                                                    ftol=fit.ftol, gtol=fit.gtol))
 
     data = jnp.asarray(inp["data"][:n_real])
     t0 = time.perf_counter()
@@ -261,9 +248,9 @@ def ours_worker(npz: str, n_real: int, out_path: str) -> None:
     t0 = time.perf_counter()
     result = jax.block_until_ready(compiled(data))
     run_s = time.perf_counter() - t0
-    np.savez(out_path, **{p: np.asarray(result.params[p]) for p in PARAMETERS})
+    np.savez(out_path, **split(np.asarray(result.params), layout))
     print(json.dumps({
-        "n_real": n_real, "likelihood": form, "n_cells": cells.n_cells, "compile_s": compile_s, "run_s": run_s,
+        "n_real": n_real, "likelihood": form, "n_cells": n_cells, "compile_s": compile_s, "run_s": run_s,
         "iterations": np.asarray(result.iterations).tolist(), "converged": np.asarray(result.converged).tolist(),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "device": str(jax.devices()[0]),
