@@ -22,6 +22,8 @@ from compsep_hpc.sed import DEFAULT_NU_DUST, DEFAULT_NU_SYNCH, PARAMETERS
 
 SKY_MODELS = ("synthetic", "synthetic_clustered", "pysm")
 LIKELIHOODS = ("auto", "compressed", "pixel")
+FIT_METHODS = ("newton", "lbfgs")
+LINEAR_SOLVERS = ("schur", "cg")
 PATCH_STRATEGIES = ("kmeans", "multires")
 # Multi-resolution baseline patch nsides (beta_dust, temp_dust, beta_synch) per Galactic band
 # (physics.md); nside 0 = one patch. Capped at the run nside.
@@ -86,8 +88,13 @@ class SpectraConfig:
 
 @dataclass(frozen=True)
 class FitConfig:
-    """L-BFGS settings. ``ftol``: relative NLL change; ``gtol``: gradient norm relative to |NLL|."""
+    """Fit settings. ``method``: ``newton`` (projected Newton, newton.py) or ``lbfgs``;
+    ``linear_solver``: the Newton systems' ``schur`` (exact) or ``cg`` solve; ``gtol``: largest
+    (projected, for Newton) gradient component relative to |NLL|; ``ftol``: L-BFGS's relative
+    NLL change on stalled iterations."""
 
+    method: str = "newton"
+    linear_solver: str = "cg"
     max_iter: int = 1000
     ftol: float = 1e-15
     gtol: float = 1e-9
@@ -262,10 +269,13 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     if not spectra.lmin < spectra.lmax <= 3 * nside - 1:
         raise ConfigError(f"spectra: need lmin < lmax <= 3 nside - 1 = {3 * nside - 1}")
 
-    f = _section(raw, "fit", {"max_iter", "ftol", "gtol", "likelihood", "bounds", "start"})
+    f = _section(raw, "fit", {"method", "linear_solver", "max_iter", "ftol", "gtol", "likelihood", "bounds", "start"})
     likelihood = f.get("likelihood", "auto")
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"fit.likelihood must be one of {', '.join(LIKELIHOODS)}")
+    for key, allowed in (("method", FIT_METHODS), ("linear_solver", LINEAR_SOLVERS)):
+        if f.get(key, getattr(FitConfig, key)) not in allowed:
+            raise ConfigError(f"fit.{key} must be one of {', '.join(allowed)}")
     bounds = dict(DEFAULT_BOUNDS)
     for p, b in (f.get("bounds") or {}).items():
         if p not in PARAMETERS or not isinstance(b, (list, tuple)) or len(b) != 2:
@@ -283,6 +293,8 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
         if not bounds[p][0] < start[p] < bounds[p][1]:
             raise ConfigError(f"fit.start.{p}={start[p]} lies outside its bounds {bounds[p]}")
     fit = FitConfig(
+        method=f.get("method", FitConfig.method),
+        linear_solver=f.get("linear_solver", FitConfig.linear_solver),
         max_iter=_int_list(f.get("max_iter", 1000), "fit.max_iter", 1)[0],
         ftol=_number(f.get("ftol", 1e-15), "fit.ftol"),
         gtol=_number(f.get("gtol", 1e-9), "fit.gtol"),

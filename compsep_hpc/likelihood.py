@@ -53,7 +53,8 @@ class CellMoments(NamedTuple):
 
 
 class PixelData(NamedTuple):
-    """Data of the per-pixel form: ``d`` (f, 2, n_pix) in uK_CMB and ``n_inv_d`` = 1^T N^-1 d (2, n_pix)."""
+    """Data of the per-pixel form, pixel axis first: ``d`` (n_pix, f, 2) in uK_CMB and
+    ``n_inv_d`` = 1^T N^-1 d (n_pix, 2)."""
 
     d: jnp.ndarray
     n_inv_d: jnp.ndarray
@@ -88,12 +89,23 @@ def _symmetric_adjugate(m00, m01, m02, m11, m12, m22):
 
 
 def foreground_columns(params: dict, patches: jnp.ndarray, model: SpectralModel) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Dust and synchrotron columns of A, each ``(n, n_freq)``, for n pixels or cells."""
+    """Dust and synchrotron columns of A, each ``(n, n_freq)``, for n pixels or cells.
+
+    The SEDs are evaluated once per patch and gathered per pixel or cell."""
     nu = model.frequencies
     index = dust_index_factor(nu, params["beta_dust"][:, None], model.nu_dust)
     temperature = dust_temperature_factor(nu, params["temp_dust"][:, None], model.nu_dust)
     synch = synch_sed(nu, params["beta_synch"][:, None], model.nu_synch)
     return index[patches[0]] * temperature[patches[1]], synch[patches[2]]
+
+
+def term_columns(theta: jnp.ndarray, model: SpectralModel) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Dust and synchrotron columns ``(n, n_freq)`` from per-term parameters ``theta`` (n, 3),
+    columns (beta_dust, temp_dust [K], beta_synch): the SEDs evaluated once per term."""
+    nu = model.frequencies
+    dust = (dust_index_factor(nu, theta[:, 0:1], model.nu_dust)
+            * dust_temperature_factor(nu, theta[:, 1:2], model.nu_dust))
+    return dust, synch_sed(nu, theta[:, 2:3], model.nu_synch)
 
 
 def _noise_products(dust: jnp.ndarray, synch: jnp.ndarray, model: SpectralModel):
@@ -103,35 +115,58 @@ def _noise_products(dust: jnp.ndarray, synch: jnp.ndarray, model: SpectralModel)
             (dust * synch) @ n_inv, (synch * synch) @ n_inv)
 
 
-def compressed_nll(params: dict, cell_patches: jnp.ndarray, moments: CellMoments, model: SpectralModel) -> jnp.ndarray:
-    """Compressed NLL over joint cells. Padding cells (W_J = 0) contribute exactly zero."""
-    dust, synch = foreground_columns(params, cell_patches, model)
-    adj, det = _symmetric_adjugate(*_noise_products(dust, synch, model))
+def trace_term(m: tuple, e: tuple) -> jnp.ndarray:
+    """``-tr[M^-1 E]`` for symmetric 3x3 M and E given by their upper-triangle entries
+    (00, 01, 02, 11, 12, 22): the NLL term of a cell or pixel."""
+    adj, det = _symmetric_adjugate(*m)
+    trace = (adj[0] * e[0] + adj[3] * e[3] + adj[5] * e[5]
+             + 2.0 * (adj[1] * e[1] + adj[2] * e[2] + adj[4] * e[4]))
+    return -trace / det
+
+
+def compressed_terms(dust: jnp.ndarray, synch: jnp.ndarray, moments: CellMoments, model: SpectralModel) -> jnp.ndarray:
+    """Each cell's NLL term ``-tr[M_J^-1 A_J^T W_J A_J]`` (n,), from its columns ``(n, n_freq)``.
+    Padding cells (W_J = 0) give exactly zero."""
     w_dust = jnp.sum(moments.w * dust[:, None, :], axis=-1)
     w_synch = jnp.sum(moments.w * synch[:, None, :], axis=-1)
     e = (moments.one_w_one, jnp.sum(moments.w_one * dust, -1), jnp.sum(moments.w_one * synch, -1),
          jnp.sum(w_dust * dust, -1), jnp.sum(w_dust * synch, -1), jnp.sum(w_synch * synch, -1))
-    trace = (adj[0] * e[0] + adj[3] * e[3] + adj[5] * e[5]
-             + 2.0 * (adj[1] * e[1] + adj[2] * e[2] + adj[4] * e[4]))
-    return -jnp.sum(trace / det)
+    return trace_term(_noise_products(dust, synch, model), e)
+
+
+def pixel_terms(dust: jnp.ndarray, synch: jnp.ndarray, data: PixelData, model: SpectralModel) -> jnp.ndarray:
+    """Each pixel's NLL term ``-sum_{Q,U} b^T M^-1 b`` (n,), b = A^T N^-1 d, from its columns."""
+    n_inv_d = data.d * model.inv_noise_var[None, :, None]
+    b = (data.n_inv_d, jnp.einsum("pf,pfs->ps", dust, n_inv_d), jnp.einsum("pf,pfs->ps", synch, n_inv_d))
+    e = tuple(jnp.sum(b[i] * b[j], axis=-1) for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)))
+    return trace_term(_noise_products(dust, synch, model), e)
+
+
+def compressed_nll(params: dict, cell_patches: jnp.ndarray, moments: CellMoments, model: SpectralModel) -> jnp.ndarray:
+    """Compressed NLL over joint cells. Padding cells (W_J = 0) contribute exactly zero."""
+    return jnp.sum(compressed_terms(*foreground_columns(params, cell_patches, model), moments, model))
 
 
 def pixel_nll(params: dict, patches: jnp.ndarray, data: PixelData, model: SpectralModel) -> jnp.ndarray:
     """Per-pixel NLL; ``patches`` (3, n_pix), ``data`` from :func:`pixel_data`."""
-    dust, synch = foreground_columns(params, patches, model)
-    adj, det = _symmetric_adjugate(*_noise_products(dust, synch, model))
-    n_inv_d = data.d * model.inv_noise_var[:, None, None]
-    b0 = data.n_inv_d
-    b1 = jnp.einsum("pf,fsp->sp", dust, n_inv_d)
-    b2 = jnp.einsum("pf,fsp->sp", synch, n_inv_d)
-    quad = (adj[0] * b0 * b0 + adj[3] * b1 * b1 + adj[5] * b2 * b2
-            + 2.0 * (adj[1] * b0 * b1 + adj[2] * b0 * b2 + adj[4] * b1 * b2))
-    return -jnp.sum(quad / det)
+    return jnp.sum(pixel_terms(*foreground_columns(params, patches, model), data, model))
+
+
+def compressed_term_nll(theta: jnp.ndarray, moments: CellMoments, model: SpectralModel) -> jnp.ndarray:
+    """NLL term of each cell from its own parameters ``theta`` (n, 3): the Newton fit's cell term."""
+    return compressed_terms(*term_columns(theta, model), moments, model)
+
+
+def pixel_term_nll(theta: jnp.ndarray, data: PixelData, model: SpectralModel) -> jnp.ndarray:
+    """NLL term of each pixel from its own parameters ``theta`` (n, 3): the Newton fit's pixel term."""
+    return pixel_terms(*term_columns(theta, model), data, model)
 
 
 def pixel_data(data: jnp.ndarray, inv_noise_var: jnp.ndarray) -> PixelData:
-    """Per-pixel data of ``data`` (n_freq, 2, n_pix) with its CMB projection precomputed."""
-    return PixelData(data, jnp.einsum("f,fsp->sp", inv_noise_var, data))
+    """Per-pixel data of ``data`` (n_freq, 2, n_pix), pixel axis first, with its CMB projection
+    precomputed."""
+    d = jnp.moveaxis(data, -1, 0)
+    return PixelData(d, jnp.einsum("f,pfs->ps", inv_noise_var, d))
 
 
 def cell_moments(data: jnp.ndarray, cell_index: jnp.ndarray, n_cells: int, inv_noise_var: jnp.ndarray) -> CellMoments:

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from compsep_hpc.cells import size_class
+from compsep_hpc.hessian import HessianStructure
 from compsep_hpc.sed import PARAMETERS
 
 
@@ -70,3 +71,19 @@ def split(x: np.ndarray, layout: PackedLayout) -> dict[str, np.ndarray]:
     """The fitted values of each parameter from flat ``x`` (..., size), padding dropped."""
     x = np.asarray(x)
     return {p: x[..., off:off + k] for p, off, k in zip(PARAMETERS, layout.offsets, layout.counts)}
+
+
+def hessian_structure(cell_patches: np.ndarray, layout: PackedLayout) -> HessianStructure:
+    """The Hessian's sparsity for the Newton fit, from the cells' unshifted patch indices
+    ``cell_patches`` (3, n_cells): the family with most patches is eliminated (ties: the first),
+    the two others form the dense Schur block, padded to ``size_class`` of their total."""
+    counts = layout.counts
+    eliminated = int(np.argmax(counts))
+    small = [i for i in range(3) if i != eliminated]
+    n_small = counts[small[0]] + counts[small[1]]
+    small_flat = np.full(size_class(n_small), layout.size, dtype=np.int64)
+    small_flat[:n_small] = np.concatenate([layout.offsets[i] + np.arange(counts[i]) for i in small])
+    cell_patches = np.asarray(cell_patches, dtype=np.int64)
+    small_position = np.stack([cell_patches[small[0]], counts[small[0]] + cell_patches[small[1]]])
+    fixed = np.arange(layout.size) >= sum(counts)
+    return HessianStructure(np.asarray([eliminated, *small], dtype=np.int64), small_position, small_flat, fixed)

@@ -10,7 +10,7 @@ import pytest
 from compsep_hpc.cells import joint_cells, size_class
 from compsep_hpc.config import FitConfig, parse_config
 from compsep_hpc.evaluate import choose_likelihood, evaluate_configuration
-from compsep_hpc.fit import minimize
+from compsep_hpc.lbfgs import minimize_lbfgs as minimize
 from compsep_hpc.instrument import LITEBIRD, noise_realizations
 from compsep_hpc.likelihood import (
     cell_moments, compressed_nll, mixing_columns, pixel_data, pixel_nll, reconstruct,
