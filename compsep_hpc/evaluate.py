@@ -170,7 +170,7 @@ def _fit_and_reconstruct(data, true_cmb, problem, model, *, likelihood, method, 
 
 def fit_settings(fit: FitConfig) -> dict:
     """The static settings of :func:`fit_realizations` from the config."""
-    return dict(method=fit.method, max_iter=fit.max_iter, ftol=fit.ftol, gtol=fit.gtol,
+    return dict(method=fit.method, max_iter=fit.max_iter, ftol=fit.ftol, gtol=fit.gradient_tolerance,
                 linear_solver=fit.linear_solver)
 
 

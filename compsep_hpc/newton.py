@@ -60,13 +60,19 @@ class NewtonTerms(NamedTuple):
 
 class _State(NamedTuple):
     x: jnp.ndarray
-    values: jnp.ndarray  # (n_terms,) term values at x
-    grad: jnp.ndarray  # (size,)
-    cell_hess: jnp.ndarray  # (n_cells, 3, 3)
+    nll: jnp.ndarray  # f at x, set when x is evaluated
     damping: jnp.ndarray
-    iterations: jnp.ndarray
+    iterations: jnp.ndarray  # steps taken
     converged: jnp.ndarray
-    failed: jnp.ndarray
+    stopped: jnp.ndarray
+
+
+class _Point(NamedTuple):
+    """f's term values (n_terms,), gradient (size,) and per-cell Hessians at the current x."""
+
+    values: jnp.ndarray
+    grad: jnp.ndarray
+    cell_hess: jnp.ndarray
 
 
 def projected_gradient(x: jnp.ndarray, grad: jnp.ndarray, lower: jnp.ndarray, upper: jnp.ndarray,
@@ -87,12 +93,12 @@ def _evaluate(derivatives: TermDerivatives, data: Any, terms: NewtonTerms, x: jn
     return values, grad, hess
 
 
-def _newton_direction(state: _State, free: jnp.ndarray, cell_patches: jnp.ndarray,
+def _newton_direction(point: _Point, damping: jnp.ndarray, free: jnp.ndarray, cell_patches: jnp.ndarray,
                       structure: HessianStructure, linear_solver: str):
     """Damped Newton direction, raising the damping until the system is positive definite."""
-    blocks = cell_blocks(cell_patches, state.cell_hess, structure.order, free)
-    diag = diagonal(blocks, state.x.shape[0])
-    rhs = jnp.where(free, -state.grad, 0.0)
+    blocks = cell_blocks(cell_patches, point.cell_hess, structure.order, free)
+    diag = diagonal(blocks, free.shape[0])
+    rhs = jnp.where(free, -point.grad, 0.0)
 
     def solve(damping):
         damped = damped_diagonal(diag, free, damping)
@@ -106,32 +112,32 @@ def _newton_direction(state: _State, free: jnp.ndarray, cell_patches: jnp.ndarra
         p, ok = solve(damping)
         return p, ok, damping, tries + 1
 
-    init = (jnp.zeros_like(state.x), jnp.asarray(False), state.damping, jnp.asarray(0))
+    init = (jnp.zeros_like(rhs), jnp.asarray(False), damping, jnp.asarray(0))
     p, ok, damping, _ = jax.lax.while_loop(lambda c: ~c[1] & (c[2] < MAX_DAMPING), body, init)
     return jnp.where(ok, p, 0.0), ok, damping
 
 
-def _line_search(term_nll: TermNLL, data: Any, terms: NewtonTerms, state: _State, p: jnp.ndarray,
-                 lower: jnp.ndarray, upper: jnp.ndarray):
-    """Projected backtracking from ``state.x`` along ``p``; returns (x, values, accepted, full step)."""
-    noise = PRECISION * jnp.sum(jnp.abs(state.values))
+def _line_search(term_nll: TermNLL, data: Any, terms: NewtonTerms, x0: jnp.ndarray, point: _Point,
+                 p: jnp.ndarray, lower: jnp.ndarray, upper: jnp.ndarray):
+    """Projected backtracking from ``x0`` along ``p``; returns (x, accepted, full step)."""
+    noise = PRECISION * jnp.sum(jnp.abs(point.values))
 
     def trial(alpha):
-        x = jnp.clip(state.x + alpha * p, lower, upper)
+        x = jnp.clip(x0 + alpha * p, lower, upper)
         values = term_nll(x[terms.term_patches].T, data)
-        change = jnp.sum(values - state.values)
-        slope = state.grad @ (x - state.x)
+        change = jnp.sum(values - point.values)
+        slope = point.grad @ (x - x0)
         ok = (change <= ARMIJO * slope) | ((slope > -noise) & (change <= noise))
-        return x, values, ok & jnp.isfinite(change)
+        return x, ok & jnp.isfinite(change)
 
     def body(c):
-        alpha, _, _, _, k = c
-        x, values, ok = trial(alpha)
-        return jnp.where(ok, alpha, 0.5 * alpha), x, values, ok, k + 1
+        alpha, _, _, k = c
+        x, ok = trial(alpha)
+        return 0.5 * alpha, x, ok, k + 1
 
-    init = (jnp.asarray(1.0), state.x, state.values, jnp.asarray(False), jnp.asarray(0))
-    alpha, x, values, ok, k = jax.lax.while_loop(lambda c: ~c[3] & (c[4] < MAX_BACKTRACKS), body, init)
-    return jnp.where(ok, x, state.x), jnp.where(ok, values, state.values), ok, ok & (k == 1)
+    init = (jnp.asarray(1.0, x0.dtype), x0, jnp.asarray(False), jnp.asarray(0))
+    _, x, ok, k = jax.lax.while_loop(lambda c: ~c[2] & (c[3] < MAX_BACKTRACKS), body, init)
+    return jnp.where(ok, x, x0), ok, ok & (k == 1)
 
 
 def minimize_newton(term_nll: TermNLL, derivatives: TermDerivatives, data: Any, terms: NewtonTerms,
@@ -144,28 +150,27 @@ def minimize_newton(term_nll: TermNLL, derivatives: TermDerivatives, data: Any, 
     fixed = structure.fixed
     evaluate = lambda x: _evaluate(derivatives, data, terms, x)  # noqa: E731
 
-    def is_converged(x, values, grad):
-        pg = projected_gradient(x, grad, lower, upper, fixed)
-        return jnp.max(jnp.abs(pg)) <= gtol * jnp.abs(jnp.sum(values))
-
     def body(state: _State) -> _State:
+        values, grad, hess = evaluate(state.x)
+        point = _Point(values, grad, hess)
+        nll = jnp.sum(values)
+        pg = projected_gradient(state.x, grad, lower, upper, fixed)
+        converged = jnp.max(jnp.abs(pg)) <= gtol * jnp.abs(nll)
         at_lower, at_upper = state.x <= lower, state.x >= upper
-        active = (at_lower & (state.grad > 0)) | (at_upper & (state.grad < 0))
+        active = (at_lower & (grad > 0)) | (at_upper & (grad < 0))
         free = ~fixed & ~active
-        p, pd, damping = _newton_direction(state, free, terms.cell_patches, structure, linear_solver)
-        x, values, accepted, full = _line_search(term_nll, data, terms, state, p, lower, upper)
+        p, pd, damping = _newton_direction(point, state.damping, free, terms.cell_patches, structure, linear_solver)
+        x, accepted, full = _line_search(term_nll, data, terms, state.x, point, p, lower, upper)
         damping = jnp.where(full, jnp.maximum(0.1 * damping, MIN_DAMPING),
                             jnp.where(accepted, 10.0 * damping, 100.0 * damping))
-        values_new, grad, hess = evaluate(x)
-        values = jnp.where(accepted, values_new, values)
-        failed = ~pd | ~jnp.all(jnp.isfinite(values)) | (~accepted & (damping >= MAX_DAMPING))
-        return _State(x, values, grad, hess, jnp.minimum(damping, MAX_DAMPING), state.iterations + 1,
-                      is_converged(x, values, grad), failed)
+        failed = ~jnp.isfinite(nll) | (~converged & (~pd | (~accepted & (damping >= MAX_DAMPING))))
+        stop = converged | failed | (state.iterations >= max_iter)
+        return _State(jnp.where(stop, state.x, x), nll, jnp.minimum(damping, MAX_DAMPING),
+                      state.iterations + (~stop).astype(state.iterations.dtype), converged & ~failed, stop)
 
     x0 = jnp.clip(start, lower, upper)
-    values, grad, hess = evaluate(x0)
-    init = _State(x0, values, grad, hess, jnp.asarray(INITIAL_DAMPING, x0.dtype), jnp.asarray(0),
-                  is_converged(x0, values, grad), ~jnp.all(jnp.isfinite(values)))
-    state = jax.lax.while_loop(lambda s: (s.iterations < max_iter) & ~s.converged & ~s.failed, body, init)
-    nll = jnp.sum(state.values)
-    return FitResult(state.x, nll, state.iterations, state.converged & jnp.isfinite(nll))
+    zero = jnp.asarray(0)
+    init = _State(x0, jnp.asarray(jnp.nan, x0.dtype), jnp.asarray(INITIAL_DAMPING, x0.dtype), zero,
+                  jnp.asarray(False), jnp.asarray(False))
+    state = jax.lax.while_loop(lambda s: ~s.stopped, body, init)
+    return FitResult(state.x, state.nll, state.iterations, state.converged & jnp.isfinite(state.nll))

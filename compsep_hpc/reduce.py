@@ -42,9 +42,10 @@ CRITERIA = ("variance", "r_upper")
 ITEMS_COLUMNS = (
     "item_id", "region", "strategy", *PATCH_KEYS, *(f"n_patches_{p}" for p in PARAMETERS), "likelihood",
     "n_cells", "cmb_variance", "cmb_mse", "mean_nll", "mean_spatial_variance", "mean_iterations",
-    "max_iterations", "n_unconverged", "systematic_nll", "systematic_cmb_power",
-    "systematic_converged", "seconds",
+    "max_iterations", "n_unconverged", *(f"at_bound_{p}" for p in PARAMETERS), "systematic_nll",
+    "systematic_cmb_power", "systematic_converged", "systematic_at_bound", "seconds",
 )
+AT_BOUND = tuple(f"at_bound_{p}" for p in PARAMETERS)  # mean over realizations of the parameters on a bound
 R_COLUMNS = ("r_hat", "sigma_r", "r_upper", "r_95")  # appended to items.csv when records carry them
 HOLDOUT_COLUMNS = tuple(f"{k}_holdout" for k in ("cmb_variance", "cmb_mse", *R_COLUMNS))
 SPECTRA = ("cl_total", "cl_statistical", "cl_systematic")
@@ -75,20 +76,32 @@ def item_row(rec: dict, grid_values: tuple[int, int, int], region: str, strategy
                mean_iterations=_mean(rec, "iterations"),
                max_iterations=int(_mean(rec, "iterations", np.max)) if np.size(rec.get("iterations", [])) else -1,
                n_unconverged=int(rec.get("n_unconverged", -1)),
+               **_at_bound(rec),
                systematic_nll=_num(rec, "systematic_nll"),
                systematic_cmb_power=_num(rec, "systematic_cmb_power"),
                systematic_converged=bool(rec.get("systematic_converged", False)),
+               systematic_at_bound=int(np.sum(rec["systematic_n_at_bound"])) if "systematic_n_at_bound" in rec else -1,
                seconds=_num(rec, "seconds"))
     row.update({k: _num(rec, k) for k in (*R_COLUMNS, *HOLDOUT_COLUMNS) if k in rec})
     return row
+
+
+def _at_bound(rec: dict) -> dict[str, float]:
+    """Mean over realizations of each family's parameters on a bound (NaN for older records)."""
+    counts = rec.get("n_at_bound")
+    if counts is None:
+        return {k: math.nan for k in AT_BOUND}
+    return {k: float(v) for k, v in zip(AT_BOUND, np.mean(np.asarray(counts).reshape(-1, 3), axis=0))}
 
 
 SELECTION_METRIC = "cmb_mse"
 
 
 def usable(row: dict, metric: str = SELECTION_METRIC) -> bool:
-    """True when an item may be scored: all realizations converged and a finite metric."""
-    return row["n_unconverged"] == 0 and math.isfinite(row.get(metric, math.nan))
+    """True when an item may be scored: every noise realization's fit and the systematic
+    (foreground-only) fit converged, and the metric is finite."""
+    return (row["n_unconverged"] == 0 and bool(row.get("systematic_converged", False))
+            and math.isfinite(row.get(metric, math.nan)))
 
 
 def select(rows: list[dict], metric: str = SELECTION_METRIC) -> tuple[dict | None, int]:
@@ -176,7 +189,7 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
     experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
     regions: dict[str, dict] = {}
     chosen: dict[str, dict | None] = {}
-    figures = ("cmb_variance", "cmb_mse", "mean_nll", *R_COLUMNS, *HOLDOUT_COLUMNS)
+    figures = ("cmb_variance", "cmb_mse", "mean_nll", *AT_BOUND, *R_COLUMNS, *HOLDOUT_COLUMNS)
     for region in config.regions.names:
         every = [r for r in rows if r["region"] == region]
         region_rows = [r for r in every if r["strategy"] == config.grid.strategy]
@@ -278,14 +291,22 @@ def _combined_r_lines(comb: dict | None, title: str) -> list[str]:
     return lines
 
 
+def _bounds(choice: dict) -> str:
+    """Mean parameters on a bound per family of a pick, ``beta_dust/temp_dust/beta_synch``."""
+    values = [choice.get(k) for k in AT_BOUND]
+    return "/".join("-" if v is None else f"{v:.3g}" for v in values)
+
+
 def format_selection(selection: dict) -> str:
     """A short human summary of a selection (what ``compsep-hpc reduce`` prints)."""
     crit = selection["criterion"]
     key = "min_r_upper" if crit == "r_upper" else "min_variance"
     lines = [f"run {selection.get('run_name', '?')} (config {selection['config_sha256'][:12]}), "
-             f"criterion {crit}: {selection['n_items_done']}/{selection['n_items_total']} items done"]
+             f"criterion {crit}: {selection['n_items_done']}/{selection['n_items_total']} items done; "
+             "excl: items with an unconverged fit; at bound: mean parameters on a bound per fit "
+             "(beta_dust/temp_dust/beta_synch)"]
     head = f"{'region':<10} {'done':>9} {'excl':>5} {'K_beta_dust':>11} {'K_temp_dust':>11} {'K_beta_synch':>12}"
-    lines.append(head + f" {'cmb_mse [uK^2]':>15} {'cmb_variance':>13} {'r_upper':>10} {'item':>6}")
+    lines.append(head + f" {'cmb_mse [uK^2]':>15} {'cmb_variance':>13} {'r_upper':>10} {'item':>6} {'at bound':>9}")
     for region, info in selection["regions"].items():
         done = f"{info['n_items_done']}/{info['n_items_total']}"
         s = info[key]
@@ -294,13 +315,13 @@ def format_selection(selection: dict) -> str:
             continue
         lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
                      f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} {_fmt(s.get('cmb_variance')):>13} "
-                     f"{_fmt(s.get('r_upper')):>10} {s['item_id']:>6}")
+                     f"{_fmt(s.get('r_upper')):>10} {s['item_id']:>6} {_bounds(s):>9}")
         base = info.get("multires_baseline")
         if base is not None:
             lines.append(f"{'':<10} {'baseline':>9} {'':>5} {base['K_beta_dust']:>11} {base['K_temp_dust']:>11} "
                          f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
                          f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
-                         "  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
+                         f" {_bounds(base):>9}  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
     for key, title in (("min_r_upper", "combined min_r_upper selections"),
                        ("multires_baseline", "combined multires baselines")):
         lines += _combined_r_lines(selection["combined"].get(key), title)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from compsep_hpc.checkpoint import file_attributes, read_records, record_files
 from compsep_hpc.pipeline import work_list
 from compsep_hpc.run_folder import load_run_folder
+from compsep_hpc.sed import PARAMETERS
 
 MAX_LISTED = 10  # failed item ids listed in full
 
@@ -23,6 +26,17 @@ def _duration(seconds: float) -> str:
 def _ids(ids: list[int]) -> str:
     head = ", ".join(map(str, ids[:MAX_LISTED]))
     return head + (f", ... ({len(ids)} in all)" if len(ids) > MAX_LISTED else "")
+
+
+def _at_bound_line(records: list[dict]) -> str:
+    """Parameters that ended on a bound, per family, summed over the noise fits of all records."""
+    counts = [np.asarray(r["n_at_bound"]).reshape(-1, 3) for r in records if "n_at_bound" in r]
+    if not counts:
+        return "parameters on a bound: -"
+    stacked = np.concatenate(counts)
+    per_family = ", ".join(f"{p} {int(v)}" for p, v in zip(PARAMETERS, stacked.sum(axis=0)))
+    return (f"parameters on a bound over {len(stacked)} noise fits: {per_family} "
+            f"(fits with any: {int(np.sum(stacked.sum(axis=1) > 0))})")
 
 
 def run_status(run_dir: str | os.PathLike) -> str:
@@ -48,6 +62,7 @@ def run_status(run_dir: str | os.PathLike) -> str:
     sys_failed = [r["item_id"] for r in records if not bool(r.get("systematic_converged", True))]
     lines.append(f"items with unconverged realizations: {len(unconverged)}"
                  + (f" (ids {_ids(unconverged)})" if unconverged else ""))
+    lines.append(_at_bound_line(records))
     lines.append(f"items with unconverged systematic fit: {len(sys_failed)}"
                  + (f" (ids {_ids(sys_failed)})" if sys_failed else ""))
 

@@ -104,10 +104,8 @@ def _entries(c: Columns, n_inv: jnp.ndarray, w_one: jnp.ndarray, wa: tuple, wb: 
              synch_synch(wb)]
     values = jnp.stack([p[0] for p in parts])
     grads = jnp.stack([jnp.stack(p[1]) for p in parts])
-    hess = jnp.zeros((10, 3, 3, n), c.a.dtype)
-    for k, (_, _, slots) in enumerate(parts):
-        for (i, j), v in slots.items():
-            hess = hess.at[k, i, j].set(v).at[k, j, i].set(v)
+    hess = jnp.stack([jnp.stack([jnp.stack([slots.get((min(i, j), max(i, j)), zero) for j in range(3)])
+                                 for i in range(3)]) for _, _, slots in parts])
     return values, grads, hess
 
 

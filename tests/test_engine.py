@@ -1,4 +1,4 @@
-"""The physics engine: SEDs, likelihood forms, bounded L-BFGS, per-configuration evaluation."""
+"""The physics engine: SEDs, likelihood forms, the fit (both methods), per-configuration evaluation."""
 
 from __future__ import annotations
 
@@ -9,19 +9,18 @@ import pytest
 
 from compsep_hpc.cells import joint_cells, size_class
 from compsep_hpc.config import FitConfig, parse_config
-from compsep_hpc.evaluate import choose_likelihood, evaluate_configuration
-from compsep_hpc.lbfgs import minimize_lbfgs as minimize
+from compsep_hpc.evaluate import choose_likelihood, evaluate_configuration, fit_problem, fit_realizations, fit_settings
 from compsep_hpc.instrument import LITEBIRD, noise_realizations
 from compsep_hpc.likelihood import (
     cell_moments, compressed_nll, mixing_columns, pixel_data, pixel_nll, reconstruct,
 )
 from compsep_hpc.observations import RegionData, spectral_model
+from compsep_hpc.packing import split
 from compsep_hpc.pipeline import Experiment
 from compsep_hpc.sed import dust_sed, kcmb_per_krj, mixing_matrix, synch_sed
 
 TRUTH = {"beta_dust": 1.54, "temp_dust": 20.0, "beta_synch": -3.0}
 NSIDE = 8
-BOUNDS = FitConfig().bounds
 
 
 def test_unit_conversion_table():
@@ -56,19 +55,19 @@ def _noiseless(labels, values, seed=0):
     return np.einsum("pfc,csp->fsp", a, amplitudes), amplitudes, model
 
 
-def test_noiseless_recovery_one_patch():
+@pytest.mark.parametrize("method", ["newton", "lbfgs"])
+@pytest.mark.parametrize("form", ["compressed", "pixel"])
+def test_noiseless_recovery_one_patch(method, form):
     labels = np.zeros((3, 300), dtype=np.int64)
     data, _, model = _noiseless(labels, {k: np.array([v]) for k, v in TRUTH.items()})
-    start = {k: jnp.array([0.99 * v]) for k, v in TRUTH.items()}
-    fit = FitConfig()
-    lower = {k: b[0] for k, b in BOUNDS.items()}
-    upper = {k: b[1] for k, b in BOUNDS.items()}
-    pix = pixel_data(jnp.asarray(data), model.inv_noise_var)
-    result = jax.jit(lambda: minimize(lambda p: pixel_nll(p, jnp.asarray(labels), pix, model), start, lower, upper,
-                                      max_iter=fit.max_iter, ftol=fit.ftol, gtol=fit.gtol))()
-    assert bool(result.converged)
+    fit = FitConfig(method=method, start={k: 0.99 * v for k, v in TRUTH.items()})
+    problem, layout, _ = fit_problem(labels, fit)
+    result = jax.jit(lambda d: fit_realizations(d, problem, model, likelihood=form, **fit_settings(fit)))(
+        jnp.asarray(data)[None])
+    assert bool(result.converged[0])
+    params = split(np.asarray(result.params), layout)
     for k, v in TRUTH.items():
-        assert abs(float(result.params[k][0]) / v - 1) < 1e-5, (k, result.params[k])
+        assert abs(float(params[k][0, 0]) / v - 1) < 1e-5, (k, params[k])
 
 
 def test_noiseless_clustered_sky_recovers_every_patch():
@@ -125,6 +124,7 @@ def test_likelihood_choice():
     assert choose_likelihood(10_000, 200, 15) == "compressed"
     assert choose_likelihood(10_000, 10_000, 15) == "pixel"
     assert choose_likelihood(10_000, 200, 15, "pixel") == "pixel"
+    assert choose_likelihood(10_000, 10_000, 15, method="newton") == "compressed"
 
 
 def _region(n_real: int, seed: int = 1):
