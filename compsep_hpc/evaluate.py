@@ -115,7 +115,8 @@ def fit_problem(labels: np.ndarray, fit: FitConfig) -> tuple[FitProblem, PackedL
         lower=jnp.asarray(per_entry({p: fit.bounds[p][0] for p in PARAMETERS}, layout)),
         upper=jnp.asarray(per_entry({p: fit.bounds[p][1] for p in PARAMETERS}, layout)),
         family=jnp.asarray(layout.family), fill=jnp.asarray([fit.start[p] for p in PARAMETERS]),
-        structure=jax.tree.map(jnp.asarray, hessian_structure(cells.cell_patches, layout)),
+        structure=jax.tree.map(jnp.asarray, hessian_structure(cells.cell_patches, layout,
+                                                              dense_block=fit.linear_solver == "schur")),
     )
     return problem, layout, exact.n_cells
 

@@ -73,16 +73,18 @@ def split(x: np.ndarray, layout: PackedLayout) -> dict[str, np.ndarray]:
     return {p: x[..., off:off + k] for p, off, k in zip(PARAMETERS, layout.offsets, layout.counts)}
 
 
-def hessian_structure(cell_patches: np.ndarray, layout: PackedLayout) -> HessianStructure:
+def hessian_structure(cell_patches: np.ndarray, layout: PackedLayout, dense_block: bool = True) -> HessianStructure:
     """The Hessian's sparsity for the Newton fit, from the cells' unshifted patch indices
     ``cell_patches`` (3, n_cells): the family with most patches is eliminated (ties: the first),
-    the two others form the dense Schur block, padded to ``size_class`` of their total."""
+    the two others form the dense Schur block, padded to ``size_class`` of their total. Without
+    ``dense_block`` (the CG solve) the block has one unused row, so its size adds no compilation."""
     counts = layout.counts
     eliminated = int(np.argmax(counts))
     small = [i for i in range(3) if i != eliminated]
     n_small = counts[small[0]] + counts[small[1]]
-    small_flat = np.full(size_class(n_small), layout.size, dtype=np.int64)
-    small_flat[:n_small] = np.concatenate([layout.offsets[i] + np.arange(counts[i]) for i in small])
+    small_flat = np.full(size_class(n_small) if dense_block else 1, layout.size, dtype=np.int64)
+    if dense_block:
+        small_flat[:n_small] = np.concatenate([layout.offsets[i] + np.arange(counts[i]) for i in small])
     cell_patches = np.asarray(cell_patches, dtype=np.int64)
     small_position = np.stack([cell_patches[small[0]], counts[small[0]] + cell_patches[small[1]]])
     fixed = np.arange(layout.size) >= sum(counts)

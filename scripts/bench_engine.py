@@ -1,16 +1,23 @@
-"""Engine benchmark: seconds per converged fit and peak memory, nside 64, 20 % region.
+"""Engine benchmark: seconds per converged fit, iterations, optimality and peak memory, per fit method.
 
-For patch counts (100, 10, 10) and (1000, 50, 50), 1, 10 and 100 noise realizations, and both
-likelihood forms, on the synthetic d1s1-like sky restricted to GAL020 (both halves, derived mask).
-Each case runs in its own process so its peak resident memory is its own. "first call" is the
-first evaluation (compilation of both jitted fits + one run); seconds per fit is the second
-call (all realizations in one vmapped call, plus the systematic fit and the CMB reconstruction)
-divided by the realizations.
+On the synthetic d1s1-like sky (seed 0) restricted to GAL020 (both halves, 9,830 pixels at
+nside 64): K-means patch counts (100, 10, 10), (1000, 50, 50) and (4000, 80, 80), and the GAL020
+multi-resolution preset (beta_dust per pixel, one temp_dust patch, beta_synch on nside-2 pixels),
+at 1 and 10 noise realizations, with ``--method newton`` (the default fit) and/or ``lbfgs``. Each
+case runs in its own process so its peak resident memory is its own. "first call" is the first
+evaluation (compilation of both jitted fits + one run); seconds per fit is the second call (all
+realizations in one vmapped call, plus the systematic fit and the CMB reconstruction) divided by
+the realizations. "NLL - best" is the case's mean final NLL minus the lowest of the methods run
+for the same patches and realizations. L-BFGS runs with ``max_iter`` raised to
+``--lbfgs-max-iter`` (20,000) so that its seconds are those of a converged fit; its
+(4000, 80, 80) and multi-resolution rows run at 1 realization only unless ``--all`` (about 25 and
+40 minutes more on 2 cores).
 
-    python scripts/bench_engine.py            # full table (~25 min on 2 CPU cores)
-    python scripts/bench_engine.py --quick    # (100, 10, 10) only, 1 and 10 realizations
-    python scripts/bench_engine.py --scaling  # 10 realizations, compressed: nside 32..256 at
-                                              # (100, 10, 10), then patch counts at nside 64
+    python scripts/bench_engine.py                          # both methods, the table above
+    python scripts/bench_engine.py --method newton          # one method
+    python scripts/bench_engine.py --patches 1000,50,50 --realizations 10
+    python scripts/bench_engine.py --scaling                # Newton, 10 realizations: nside 32..256
+                                                            # at (100, 10, 10), then patch counts
 """
 
 from __future__ import annotations
@@ -21,28 +28,30 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-CASES = [((100, 10, 10), n, form) for n in (1, 10, 100) for form in ("compressed", "pixel")] + [
-    ((1000, 50, 50), n, form) for n in (1, 10, 100) for form in ("compressed", "pixel")
-]
+PATCHES = ["100,10,10", "1000,50,50", "4000,80,80", "multires"]
+SLOW_LBFGS = ("4000,80,80", "multires")  # L-BFGS at 1 realization only, unless --all
 
 
-def run_case(patches: tuple[int, int, int], n_real: int, form: str, nside: int) -> dict:
+def run_case(patches: str, n_real: int, method: str, nside: int, lbfgs_max_iter: int) -> dict:
     import jax
     import numpy as np
 
+    jax.config.update("jax_enable_x64", True)
     from compsep_hpc.config import FitConfig, parse_config
     from compsep_hpc.evaluate import evaluate_configuration
-    from compsep_hpc.pipeline import Experiment
+    from compsep_hpc.pipeline import Experiment, multires_baseline_nsides
 
+    multires = patches == "multires"
+    counts = multires_baseline_nsides("GAL020", "default", nside) if multires else tuple(map(int, patches.split(",")))
     config = parse_config({"name": "bench", "nside": nside, "sky": {"model": "synthetic", "seed": 0},
-                           "regions": ["GAL020"], "grid": {"beta_dust": [patches[0]], "temp_dust": [patches[1]],
-                                                           "beta_synch": [patches[2]]},
+                           "regions": ["GAL020"], "grid": {"beta_dust": [100], "temp_dust": [1], "beta_synch": [1]},
                            "noise": {"realizations": n_real}})
     exp = Experiment(config)
     region = exp.region_data("GAL020")
-    labels = exp.labels("GAL020", patches)
-    fit = FitConfig(likelihood=form)
+    labels = exp.labels("GAL020", counts, "multires" if multires else "kmeans")
+    fit = FitConfig(method=method, max_iter=lbfgs_max_iter if method == "lbfgs" else FitConfig.max_iter)
     t0 = time.perf_counter()
     evaluate_configuration(region, labels, exp.model, fit)
     first = time.perf_counter() - t0
@@ -51,45 +60,72 @@ def run_case(patches: tuple[int, int, int], n_real: int, form: str, nside: int) 
     jax.block_until_ready(result.fit.nll)
     second = time.perf_counter() - t0
     return {
-        "patches": list(patches), "realizations": n_real, "likelihood": result.likelihood,
-        "n_pix": int(len(region.pixels)), "n_cells": result.n_cells, "first_call_s": first,
-        "seconds_per_fit": second / n_real, "mean_iterations": float(np.mean(result.fit.iterations)),
-        "converged": int(result.fit.converged.sum()), "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "device": str(jax.devices()[0]),
+        "patches": patches, "nside": nside, "n_patches": [int(k) for k in result.n_patches], "realizations": n_real,
+        "method": method, "likelihood": result.likelihood, "n_pix": int(len(region.pixels)),
+        "n_cells": result.n_cells, "first_call_s": first, "seconds_per_fit": second / n_real,
+        "mean_iterations": float(np.mean(result.fit.iterations)), "max_iterations": int(np.max(result.fit.iterations)),
+        "converged": int(result.fit.converged.sum()), "mean_nll": float(np.mean(result.fit.nll)),
+        "at_bound": np.mean(result.fit.n_at_bound, axis=0).tolist(),
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "device": str(jax.devices()[0]),
     }
+
+
+def _row(r: dict, best: float) -> str:
+    bounds = "/".join(f"{b:.3g}" for b in r["at_bound"])
+    return (f"| {r['patches']} {tuple(r['n_patches'])}, nside {r.get('nside', '')} | {r['realizations']} | {r['method']} | {r['likelihood']} | "
+            f"{r['n_cells']} | {r['mean_iterations']:.0f} ({r['max_iterations']}) | {r['converged']}/{r['realizations']} | "
+            f"{r['first_call_s']:.1f} | {r['seconds_per_fit']:.3f} | {r['mean_nll'] - best:+.2e} | {bounds} | "
+            f"{r['peak_rss_gib']:.2f} |")
+
+
+def benchmark(cases: list[tuple], lbfgs_max_iter: int, log) -> None:
+    """Run each (patches, realizations, method, nside) case in its own process and print the table."""
+    print("| patches (counts) | realizations | method | likelihood | cells | iterations mean (max) | converged | "
+          "first call [s] | s / fit | NLL - best | at bound (bd/Td/bs) | peak RSS [GiB] |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    done: dict[tuple, list[dict]] = {}
+    for patches, n_real, method, nside in cases:
+        out = subprocess.run([sys.executable, __file__, "--case", json.dumps([patches, n_real, method, nside,
+                                                                               lbfgs_max_iter])],
+                             capture_output=True, text=True)
+        if out.returncode:
+            print(f"| {patches} | {n_real} | {method} | failed: {out.stderr.strip().splitlines()[-1]} |", flush=True)
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        log.write(json.dumps(r) + "\n")
+        done.setdefault((patches, n_real, nside), []).append(r)
+    for group in done.values():
+        best = min(r["mean_nll"] for r in group)
+        for r in group:
+            print(_row(r, best), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--method", choices=["newton", "lbfgs"], help="one method only (default: both)")
+    parser.add_argument("--patches", help="only these patch counts, e.g. 1000,50,50, or multires")
+    parser.add_argument("--realizations", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--all", action="store_true", help="also the slow L-BFGS rows at 10 realizations")
     parser.add_argument("--scaling", action="store_true")
-    parser.add_argument("--patches", help="only these patch counts, e.g. 1000,50,50")
     parser.add_argument("--nside", type=int, default=64)
+    parser.add_argument("--lbfgs-max-iter", type=int, default=20000)
+    parser.add_argument("--log", default="results/bench_engine.jsonl", help="JSON lines of every case (appended)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        patches, n_real, form, nside = json.loads(args.case)
-        print(json.dumps(run_case(tuple(patches), n_real, form, nside)))
+        print(json.dumps(run_case(*json.loads(args.case))))
         return
+    methods = [args.method] if args.method else ["newton", "lbfgs"]
     if args.scaling:
-        cases = [((100, 10, 10), 10, "compressed", n) for n in (32, 64, 128, 256)]
-        cases += [(k, 10, "compressed", 64) for k in ((10, 1, 1), (50, 5, 5), (300, 20, 20), (1000, 50, 50))]
+        cases = [("100,10,10", 10, "newton", nside) for nside in (32, 64, 128, 256)]
+        cases += [(k, 10, "newton", 64) for k in ("10,1,1", "50,5,5", "300,20,20", "1000,50,50")]
     else:
-        cases = [(*c, args.nside) for c in CASES if not args.quick or (c[0] == (100, 10, 10) and c[1] <= 10)]
-        if args.patches:
-            cases = [c for c in cases if c[0] == tuple(int(k) for k in args.patches.split(","))]
-    print("| nside | patches | realizations | likelihood | pixels | cells | first call [s] | s / fit | iterations | converged | peak RSS [GiB] |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for patches, n_real, form, nside in cases:
-        out = subprocess.run([sys.executable, __file__, "--case", json.dumps([patches, n_real, form, nside])],
-                             capture_output=True, text=True)
-        if out.returncode:
-            print(f"| {nside} | {patches} | {n_real} | {form} | failed: {out.stderr.strip().splitlines()[-1]} |")
-            continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {nside} | {tuple(r['patches'])} | {n_real} | {r['likelihood']} | {r['n_pix']} | {r['n_cells']} | "
-              f"{r['first_call_s']:.1f} | {r['seconds_per_fit']:.3f} | {r['mean_iterations']:.0f} | "
-              f"{r['converged']}/{n_real} | {r['peak_rss_gib']:.2f} |", flush=True)
+        patches = [args.patches] if args.patches else PATCHES
+        cases = [(k, n, m, args.nside) for k in patches for n in args.realizations for m in methods
+                 if args.all or not (m == "lbfgs" and k in SLOW_LBFGS and n > 1)]
+    Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.log, "a") as log:
+        benchmark(cases, args.lbfgs_max_iter, log)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ furax-cs's own script would use temp_dust [10, 40]) and start point (1.54, 20, -
   max_steps=1000))``; realizations one after the other through one ``jax.jit`` (its default
   for-loop; ``--furax-vmap`` uses its ``-v`` path, ``jax.vmap`` over realizations, instead);
 - compsep-hpc's likelihood (compressed or per-pixel form, chosen as ``evaluate`` does) and its
-  bounded L-BFGS (``compsep_hpc.fit.minimize``) vmapped over realizations in one jitted call:
-  ``compsep_hpc.evaluate.fit_realizations``, the fit the grid runs, less the CMB reconstruction.
+  default fit (the bound-constrained projected Newton method, ``compsep_hpc.newton``) vmapped
+  over realizations in one jitted call: ``compsep_hpc.evaluate.fit_realizations``, the fit the
+  grid runs, less the CMB reconstruction.
 
 Convergence: furax-cs's tolerances of 1e-18 are never met, so at its defaults it runs its full
-``max_iter`` (1000) iterations; compsep-hpc stops on its own rule (relative gradient 1e-9 or
-relative NLL change 1e-15 on 3 iterations in a row). Both final parameter sets are then scored
+``max_iter`` (1000) iterations; compsep-hpc stops on its own rule (projected gradient below
+1e-12 |NLL|). Both final parameter sets are then scored
 with ONE function, compsep-hpc's per-pixel NLL (furax-cs's NLL is the same quantity,
 :math:`-\sum_p (A^T N^{-1} d)^T (A^T N^{-1} A)^{-1} (A^T N^{-1} d)`, no factor 1/2: the conversion
 factor is 1; the script also prints furax's own NLL at the start point and at both final points
@@ -206,7 +207,8 @@ def build_problem(args) -> dict:
         "lower": np.array([fit.bounds[p][0] for p in PARAMETERS]),
         "upper": np.array([fit.bounds[p][1] for p in PARAMETERS]),
         "max_iter": args.furax_max_iter,
-        "ours_max_iter": fit.max_iter, "ftol": fit.ftol, "gtol": fit.gtol, "likelihood": fit.likelihood,
+        "ours_max_iter": fit.max_iter, "ftol": fit.ftol, "gtol": fit.gradient_tolerance, "likelihood": fit.likelihood,
+        "method": fit.method, "linear_solver": fit.linear_solver,
     }
 
 
@@ -227,19 +229,19 @@ def ours_worker(npz: str, n_real: int, out_path: str) -> None:
     import numpy as np
 
     from compsep_hpc.config import FitConfig
-    from compsep_hpc.evaluate import choose_likelihood, fit_problem, fit_realizations
+    from compsep_hpc.evaluate import choose_likelihood, fit_problem, fit_realizations, fit_settings
     from compsep_hpc.packing import split
 
     inp = dict(np.load(npz))
     model = spectral_model(inp)
     labels = inp["labels"]
-    fit = FitConfig(max_iter=int(inp["ours_max_iter"]), ftol=float(inp["ftol"]), gtol=float(inp["gtol"]),
+    fit = FitConfig(method=str(inp["method"]), linear_solver=str(inp["linear_solver"]),
+                    max_iter=int(inp["ours_max_iter"]), ftol=float(inp["ftol"]), gtol=float(inp["gtol"]),
                     bounds={p: (float(inp["lower"][i]), float(inp["upper"][i])) for i, p in enumerate(PARAMETERS)},
                     start={p: float(inp["start"][i]) for i, p in enumerate(PARAMETERS)})
     problem, layout, n_cells = fit_problem(labels, fit)
-    form = choose_likelihood(labels.shape[1], n_cells, len(inp["nu"]), str(inp["likelihood"]))
-    fit_all = jax.jit(lambda data: fit_realizations(data, problem, model, likelihood=form, max_iter=fit.max_iter,
-                                                    ftol=fit.ftol, gtol=fit.gtol))
+    form = choose_likelihood(labels.shape[1], n_cells, len(inp["nu"]), str(inp["likelihood"]), fit.method)
+    fit_all = jax.jit(lambda data: fit_realizations(data, problem, model, likelihood=form, **fit_settings(fit)))
 
     data = jnp.asarray(inp["data"][:n_real])
     t0 = time.perf_counter()

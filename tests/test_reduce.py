@@ -23,7 +23,7 @@ from compsep_hpc.errors import CompsepError
 from compsep_hpc.evaluate import ConfigurationResult
 from compsep_hpc.fit import FitResult
 from compsep_hpc.pipeline import RECORD_UNITS, Experiment, item_record, work_list
-from compsep_hpc.reduce import ITEMS_COLUMNS, format_selection, reduce_run
+from compsep_hpc.reduce import ITEMS_COLUMNS, format_selection, reduce_run, select
 from compsep_hpc.run_folder import config_yaml, create_run_folder
 from compsep_hpc.sed import PARAMETERS
 from compsep_hpc.status import run_status
@@ -62,9 +62,10 @@ def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverge
     start = {"beta_dust": 1.54, "temp_dust": 20.0, "beta_synch": -3.0}
     params = {p: start[p] + 0.01 * rng.standard_normal((N_REAL, k)) for p, k in zip(PARAMETERS, k_eff)}
     fit = FitResult(params=params, nll=-1e6 - rng.random(N_REAL) - item.item_id,
-                    iterations=np.array([10, 20, 30 + item.item_id]), converged=converged)
+                    iterations=np.array([10, 20, 30 + item.item_id]), converged=converged,
+                    n_at_bound=np.tile([item.item_id % 2, 0, 1], (N_REAL, 1)))
     sys_fit = FitResult(params={p: v[0] for p, v in params.items()}, nll=np.array(-2e6),
-                        iterations=np.array(15), converged=np.array(True))
+                        iterations=np.array(15), converged=np.array(True), n_at_bound=np.array([0, 0, 1]))
     result = ConfigurationResult(
         n_patches=k_eff, likelihood="compressed", n_cells=int(np.prod(k_eff)), fit=fit,
         systematic=sys_fit, cmb_variance=variance, cmb_mse=variance, spatial_variance=rng.random(N_REAL),
@@ -98,6 +99,7 @@ def test_selection_json(full_run):
     u, low = sel["regions"]["GAL020_U"], sel["regions"]["GAL020_L"]
     assert u["min_variance"] == {"K_beta_dust": 2, "K_temp_dust": 2, "K_beta_synch": 1,
                                  "cmb_variance": 2.0, "cmb_mse": 2.0, "mean_nll": pytest.approx(u["min_variance"]["mean_nll"]),
+                                 "at_bound_beta_dust": 1.0, "at_bound_temp_dust": 0.0, "at_bound_beta_synch": 1.0,
                                  "item_id": 3}
     assert u["min_variance"]["mean_nll"] < -1e6
     assert (u["n_items_done"], u["n_items_total"], u["n_excluded_unconverged"]) == (6, 6, 1)
@@ -122,6 +124,7 @@ def test_items_csv(full_run, k_eff):
     assert tuple(int(r4[f"n_patches_{p}"]) for p in PARAMETERS) == k_eff[4]
     assert (int(r4["max_iterations"]), float(r4["mean_iterations"])) == (34, 20 + 4 / 3)
     assert r4["systematic_converged"] == "True" and float(r4["seconds"]) == 2.0
+    assert [float(r4[f"at_bound_{p}"]) for p in PARAMETERS] == [0.0, 0.0, 1.0] and r4["systematic_at_bound"] == "1"
     assert np.isnan(float(next(r for r in rows if r["item_id"] == "10")["cmb_variance"]))
 
 
@@ -141,6 +144,7 @@ def test_format_selection(full_run):
     l_line = next(line for line in text.splitlines() if line.startswith("GAL020_L"))
     assert u_line.split()[1:6] == ["6/6", "1", "2", "2", "1"]
     assert l_line.split()[1:6] == ["5/6", "1", "1", "2", "1"]
+    assert u_line.split()[-1] == "1/0/1" and l_line.split()[-1] == "1/0/1"  # ids 3 and 7: mean on a bound per family
     assert "1 item(s) not done" in text
 
 
@@ -160,6 +164,10 @@ def test_status(full_run):
     assert "items done: 11 / 12" in text
     assert re.search(r"GAL020_U\s+6 / 6\n", text) and re.search(r"GAL020_L\s+5 / 6\n", text)
     assert "unconverged realizations: 1 (ids 4)" in text
+    # fake records: odd ids have 1 beta_dust and every fit 1 beta_synch parameter on a bound
+    odd = sum(1 for i in VARIANCE if i % 2)
+    assert (f"parameters on a bound over {len(VARIANCE) * N_REAL} noise fits: beta_dust {odd * N_REAL}, "
+            f"temp_dust 0, beta_synch {len(VARIANCE) * N_REAL}") in text
     assert "record files: 2, written by 2 rank(s)" in text
     assert "2 s (one rank)" in text
     assert "ETA (remaining 1 items x 2 s / 2 rank(s)" in text and "00h00m01s" in text
@@ -233,3 +241,10 @@ def test_cli(full_run, capsys):
     assert main(["reduce", str(full_run[0])]) == 0
     out = capsys.readouterr().out
     assert "items done: 11 / 12" in out and "GAL020_L" in out
+
+
+def test_an_item_whose_systematic_fit_did_not_converge_is_not_selected():
+    rows = [{"item_id": 0, "n_unconverged": 0, "systematic_converged": False, "cmb_mse": 1.0},
+            {"item_id": 1, "n_unconverged": 0, "systematic_converged": True, "cmb_mse": 2.0}]
+    best, n_excluded = select(rows)
+    assert best["item_id"] == 1 and n_excluded == 1
