@@ -13,7 +13,7 @@ parameter, so within a family H is diagonal. Writing the families in the order (
 .. math:: H = \begin{pmatrix} D_e & C \\ C^T & H_{ss} \end{pmatrix},
 
 with :math:`D_e` diagonal and :math:`C` holding one entry per cell and small family. The damped
-Newton system :math:`(H + \lambda\,\mathrm{diag}(|H_{ii}|))\,p = r` restricted to the free entries
+Newton system :math:`(H - \mathrm{diag}\,H_{ii} + (1 + \lambda)\,\mathrm{diag}|H_{ii}|)\,p = r` on the free entries
 (entries at an active bound and padding entries are fixed: their row is the identity) is solved
 
 - ``schur``: exactly, by eliminating :math:`p_e = D_e^{-1}(r_e - C p_s)` and solving the dense
@@ -84,9 +84,13 @@ def hessian_vector(blocks: CellBlocks, v: jnp.ndarray) -> jnp.ndarray:
 
 
 def damped_diagonal(diag: jnp.ndarray, free: jnp.ndarray, damping: jnp.ndarray) -> jnp.ndarray:
-    """Diagonal of the damped system: ``H_ii + damping |H_ii|`` for free entries, 1 for fixed."""
+    """Diagonal of the damped system: ``|H_ii| (1 + damping)`` for free entries, 1 for fixed.
+
+    A negative diagonal entry (a parameter along which f is locally concave, typical of a
+    noise-dominated patch) enters with its absolute value, so the step along it still descends
+    without raising the damping of every other parameter."""
     scale = jnp.where(jnp.abs(diag) > 0, jnp.abs(diag), 1.0)
-    return jnp.where(free, diag + damping * scale, 1.0)
+    return jnp.where(free, scale * (1.0 + damping), 1.0)
 
 
 def _coupling(blocks: CellBlocks, small_position: jnp.ndarray, v_small: jnp.ndarray, size: int) -> jnp.ndarray:

@@ -19,6 +19,10 @@ and precomputed; M and A^T W A are symmetric 3x3 and formed entry by entry with 
 products and sums, and inverted in closed form (batched ``jnp.linalg.solve`` and batched tiny
 matmuls are slow on CPU and have hung inside jitted loops).
 
+Both forms are sums of per-term values (``compressed_terms``, ``pixel_terms``, through one
+``trace_term``); the ``*_term_nll`` functions evaluate each term from its own three parameters,
+for the Newton fit (newton.py, term_derivatives.py).
+
 ``params`` is a dict with ``beta_dust`` (K_bd,), ``temp_dust`` (K_td,) and ``beta_synch``
 (K_bs,); ``patches`` is an int array ``(3, n)`` giving, for each of n pixels or cells, its patch
 index for the three parameters in that order.

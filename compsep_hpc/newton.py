@@ -8,9 +8,11 @@ gradient and 3x3 Hessian (term_derivatives.py), assembled by hessian.py:
    (:math:`x_i = l_i, g_i > 0` or :math:`x_i = h_i, g_i < 0`); padding entries are always fixed.
    The others are *free*.
 2. **Damped Newton step** on the free entries, Levenberg-Marquardt style:
-   :math:`(H_{FF} + \lambda\,\mathrm{diag}|H_{ii}|)\,p_F = -g_F`, :math:`p = 0` elsewhere. If the
-   damped matrix is not positive definite (indefinite or singular H, common for noise-dominated
-   patches) :math:`\lambda` grows tenfold until it is.
+   :math:`(H_{FF} - \mathrm{diag}\,H_{ii} + (1 + \lambda)\,\mathrm{diag}|H_{ii}|)\,p_F = -g_F`,
+   :math:`p = 0` elsewhere: a negative diagonal entry (f locally concave along one parameter, as
+   for noise-dominated patches) enters with its absolute value, so the step along it still
+   descends without damping every other parameter. If the damped matrix is still not positive
+   definite (indefinite couplings, singular H) :math:`\lambda` grows tenfold until it is.
 3. **Projected backtracking** :math:`x(\alpha) = \Pi_{[l,h]}(x + \alpha p)`, :math:`\alpha = 1,
    1/2, \dots`, accepted on the Armijo condition :math:`f(x(\alpha)) - f(x) \le 10^{-4}\, g^T
    (x(\alpha) - x)`, the difference summed term by term. A step whose predicted and actual changes

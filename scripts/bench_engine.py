@@ -93,6 +93,7 @@ def benchmark(cases: list[tuple], lbfgs_max_iter: int, log) -> None:
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
         log.write(json.dumps(r) + "\n")
+        log.flush()
         done.setdefault((patches, n_real, nside), []).append(r)
     for group in done.values():
         best = min(r["mean_nll"] for r in group)

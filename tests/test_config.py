@@ -21,6 +21,10 @@ def test_short_file_gets_defaults():
     c = parse_config(MINIMAL, "configs/short.yaml")
     assert (c.name, c.nside, c.output, c.instrument.name) == ("short", 64, "results/short", "litebird")
     assert c.noise.realizations == 10 and c.fit.likelihood == "auto"
+    assert (c.fit.method, c.fit.linear_solver, c.fit.gradient_tolerance) == ("newton", "cg", 1e-12)
+    lbfgs = parse_config({**MINIMAL, "fit": {"method": "lbfgs"}}).fit
+    assert lbfgs.gradient_tolerance == 1e-9
+    assert parse_config({**MINIMAL, "fit": {"gtol": 1e-10}}).fit.gradient_tolerance == 1e-10
 
 
 @pytest.mark.parametrize("change, message", [
@@ -30,6 +34,8 @@ def test_short_file_gets_defaults():
     ({"colour": 1}, "unknown top-level"),
     ({"grid": {"beta_dust": [0], "temp_dust": [1], "beta_synch": [1]}}, ">= 1"),
     ({"fit": {"start": {"beta_dust": 9.0}}}, "outside its bounds"),
+    ({"fit": {"method": "bfgs"}}, "fit.method must be one of newton, lbfgs"),
+    ({"fit": {"linear_solver": "lu"}}, "fit.linear_solver must be one of schur, cg"),
     ({"sky": {"model": "synthetic_clustered"}}, "true_patches"),
 ])
 def test_bad_configs_raise_config_error(change, message):

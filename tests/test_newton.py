@@ -34,7 +34,7 @@ def small_problem():
     n = 60
     labels = np.stack([rng.permutation(np.arange(n) % 7), rng.integers(0, 3, n), rng.integers(0, 2, n)])
     model = spectral_model(LITEBIRD, NSIDE, 150.0, 20.0)
-    problem, layout, _ = fit_problem(labels, FitConfig())
+    problem, layout, _ = fit_problem(labels, FitConfig(linear_solver="schur"))  # with the dense Schur block
     a = mixing_columns(unpack(problem.start, problem.family, problem.fill), problem.labels, model)  # (n, f, 3)
     amplitudes = rng.normal(0, 1, (3, 2, n)) * np.array([1.0, 300.0, 300.0])[:, None, None]
     noise = rng.normal(0, 1, (len(LITEBIRD.frequencies), 2, n)) / np.sqrt(np.asarray(model.inv_noise_var))[:, None, None]
