@@ -138,8 +138,8 @@ def schur_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.nda
     return p, eliminated_ok & jnp.all(jnp.isfinite(p))
 
 
-def cg_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.ndarray,
-             rhs: jnp.ndarray, free: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+def cg_solve(blocks: CellBlocks, damped: jnp.ndarray, rhs: jnp.ndarray,
+             free: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Solve the damped system by Jacobi-preconditioned CG on Hessian-vector products, to a
     relative residual ``CG_RTOL`` or ``CG_MAX_STEPS`` steps. Returns ``(p, positive_definite)``;
     a direction of non-positive curvature met on the way reports False."""

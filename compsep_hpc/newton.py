@@ -106,7 +106,7 @@ def _newton_direction(point: _Point, damping: jnp.ndarray, free: jnp.ndarray, ce
         damped = damped_diagonal(diag, free, damping)
         if linear_solver == "schur":
             return schur_solve(blocks, structure, damped, rhs)
-        return cg_solve(blocks, structure, damped, rhs, free)
+        return cg_solve(blocks, damped, rhs, free)
 
     def body(c):
         _, _, damping, tries = c
