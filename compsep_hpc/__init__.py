@@ -1,14 +1,11 @@
 """compsep-hpc: how many sky patches should each foreground spectral parameter get?
 
-Importing the package switches JAX to float64: every likelihood value (~1e8 at nside 64) and
-every fitted spectral parameter depends on it.
+Importing the package does not import JAX nor change its settings: the entry points (command
+line, launcher, scripts, tests) switch JAX to float64 with
+:func:`compsep_hpc.precision.enable_float64`, and the fit refuses to run without it.
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from compsep_hpc.errors import CompsepError, ConfigError  # noqa: E402
+from compsep_hpc.errors import CompsepError, ConfigError
 
 __version__ = "0.1.0"
 

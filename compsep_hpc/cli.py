@@ -6,11 +6,13 @@ Errors of the package (bad config, wrong run folder, ...) print one line on stde
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from importlib import resources
 from pathlib import Path
 
 from compsep_hpc.errors import BroadcastError, CompsepError
+from compsep_hpc.precision import enable_float64
 
 DEFAULT_CONFIG = "demo.yaml"
 
@@ -22,7 +24,7 @@ def default_config_path() -> Path:
 
 def _run(args) -> int:
     from compsep_hpc.config import load_config
-    from compsep_hpc.launcher import launch
+    from compsep_hpc.grid.launcher import launch
 
     config = load_config(args.config or default_config_path())
     output = args.output or config.output
@@ -33,14 +35,16 @@ def _run(args) -> int:
 
 
 def _status(args) -> int:
-    from compsep_hpc.status import run_status
+    from compsep_hpc.report.status import format_status, status_summary
 
-    print(run_status(args.run_dir))
+    summary = status_summary(args.run_dir)
+    print(json.dumps(summary, indent=2) if args.json else format_status(summary))
     return 0
 
 
 def _reduce(args) -> int:
-    from compsep_hpc.reduce import format_selection, reduce_run
+    from compsep_hpc.report.reduce import reduce_run
+    from compsep_hpc.report.summary import format_selection
 
     selection = reduce_run(args.run_dir, criterion=args.criterion)
     print(format_selection(selection))
@@ -49,7 +53,7 @@ def _reduce(args) -> int:
 
 def _simulate(args) -> int:
     from compsep_hpc.config import load_config
-    from compsep_hpc.simulate import write_simulation
+    from compsep_hpc.grid.simulation import write_simulation
 
     write_simulation(load_config(args.config), args.output)
     print(f"wrote {args.output}")
@@ -66,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     status = sub.add_parser("status", help="progress of a run folder")
     status.add_argument("run_dir")
+    status.add_argument("--json", action="store_true", help="print the status as JSON (for scripts)")
     status.set_defaults(func=_status)
     reduce = sub.add_parser("reduce", help="select configurations, write tables and plots")
     reduce.add_argument("run_dir")
@@ -80,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "status":  # status reads records only and never imports JAX
+        enable_float64()
     try:
         return args.func(args)
     except CompsepError as exc:

@@ -39,9 +39,11 @@ def run_case(patches: str, n_real: int, method: str, nside: int, lbfgs_max_iter:
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)
-    from compsep_hpc.config import FitConfig, parse_config
-    from compsep_hpc.evaluate import evaluate_configuration
-    from compsep_hpc.pipeline import Experiment, multires_baseline_nsides
+    from compsep_hpc.config import parse_config
+from compsep_hpc.separation.config import FitConfig
+    from compsep_hpc.separation.evaluate import evaluate_configuration
+    from compsep_hpc.grid.experiment import Experiment
+    from compsep_hpc.grid.work import multires_baseline_nsides
 
     multires = patches == "multires"
     counts = multires_baseline_nsides("GAL020", "default", nside) if multires else tuple(map(int, patches.split(",")))

@@ -88,7 +88,7 @@ def busy_rate(run_dir: Path) -> tuple[int, float, float]:
     """(items, mean seconds per item, items/hour/rank from the per-item seconds averaged over ranks)."""
     import h5py
 
-    from compsep_hpc.checkpoint import file_attributes, read_records, record_files
+    from compsep_hpc.store.checkpoint import file_attributes, read_records, record_files
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -16,8 +16,8 @@ furax-cs's own script would use temp_dust [10, 40]) and start point (1.54, 20, -
   max_steps=1000))``; realizations one after the other through one ``jax.jit`` (its default
   for-loop; ``--furax-vmap`` uses its ``-v`` path, ``jax.vmap`` over realizations, instead);
 - compsep-hpc's likelihood (compressed or per-pixel form, chosen as ``evaluate`` does) and its
-  default fit (the bound-constrained projected Newton method, ``compsep_hpc.newton``) vmapped
-  over realizations in one jitted call: ``compsep_hpc.evaluate.fit_realizations``, the fit the
+  default fit (the bound-constrained projected Newton method, ``compsep_hpc.separation.newton``) vmapped
+  over realizations in one jitted call: ``compsep_hpc.separation.evaluate.fit_realizations``, the fit the
   grid runs, less the CMB reconstruction.
 
 Convergence: furax-cs's tolerances of 1e-18 are never met, so at its defaults it runs its full
@@ -182,8 +182,9 @@ def build_problem(args) -> dict:
     """The shared problem, from compsep_hpc, as plain numpy arrays."""
     import numpy as np
 
-    from compsep_hpc.config import FitConfig, parse_config
-    from compsep_hpc.pipeline import Experiment
+    from compsep_hpc.config import parse_config
+from compsep_hpc.separation.config import FitConfig
+    from compsep_hpc.grid.experiment import Experiment
 
     config = parse_config({
         "name": "bench_vs_furax", "nside": args.nside, "sky": {"model": "synthetic", "seed": 0},
@@ -215,7 +216,7 @@ def build_problem(args) -> dict:
 def spectral_model(problem: dict):
     import jax.numpy as jnp
 
-    from compsep_hpc.likelihood import SpectralModel
+    from compsep_hpc.separation.likelihood import SpectralModel
 
     return SpectralModel(jnp.asarray(problem["nu"]), jnp.asarray(1.0 / problem["sigma"] ** 2),
                          float(problem["nu_dust"]), float(problem["nu_synch"]))
@@ -228,9 +229,9 @@ def ours_worker(npz: str, n_real: int, out_path: str) -> None:
     import jax.numpy as jnp
     import numpy as np
 
-    from compsep_hpc.config import FitConfig
-    from compsep_hpc.evaluate import choose_likelihood, fit_problem, fit_realizations, fit_settings
-    from compsep_hpc.packing import split
+    from compsep_hpc.separation.config import FitConfig
+    from compsep_hpc.separation.evaluate import choose_likelihood, fit_problem, fit_realizations, fit_settings
+    from compsep_hpc.separation.packing import split
 
     inp = dict(np.load(npz))
     model = spectral_model(inp)
@@ -265,7 +266,7 @@ def score(problem: dict, params: dict, n_real: int) -> list[float]:
     import jax.numpy as jnp
     import numpy as np
 
-    from compsep_hpc.likelihood import pixel_data, pixel_nll
+    from compsep_hpc.separation.likelihood import pixel_data, pixel_nll
 
     model = spectral_model(problem)
     patch = jnp.asarray(problem["labels"])

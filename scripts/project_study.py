@@ -38,9 +38,10 @@ def main() -> None:
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)
-    from compsep_hpc.config import FitConfig, parse_config
-    from compsep_hpc.evaluate import evaluate_configuration
-    from compsep_hpc.pipeline import Experiment
+    from compsep_hpc.config import parse_config
+from compsep_hpc.separation.config import FitConfig
+    from compsep_hpc.separation.evaluate import evaluate_configuration
+    from compsep_hpc.grid.experiment import Experiment
 
     study = load_config_dict()
     raw = {**study, "sky": {"model": "synthetic", "seed": 0}, "noise": {"realizations": args.realizations},

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from compsep_hpc.precision import enable_float64
+
+enable_float64()  # as the entry points do; the package itself leaves JAX's settings alone
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MASKS = Path(os.environ.get("COMPSEP_SHARED_DATA", REPO.parent / "shared" / "data")) / "GAL_PlanckMasks_64.npz"
 

@@ -1,4 +1,4 @@
-"""Tests of the background checkpoint writer (compsep_hpc.background_writer)."""
+"""Tests of the background checkpoint writer (compsep_hpc.store.background_writer)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compsep_hpc import checkpoint as cp
-from compsep_hpc.background_writer import BackgroundWriter
+from compsep_hpc.store import checkpoint as cp
+from compsep_hpc.store.background_writer import BackgroundWriter
 
 SHA = "cd" * 32
 KW = dict(n_ranks=2, config_sha256=SHA, config_yaml="nside: 8\n", package_version="0.1.0")

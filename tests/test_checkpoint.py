@@ -1,4 +1,4 @@
-"""Tests of the crash-safe checkpoint files (compsep_hpc.checkpoint)."""
+"""Tests of the crash-safe checkpoint files (compsep_hpc.store.checkpoint)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from compsep_hpc import checkpoint as cp
+from compsep_hpc.store import checkpoint as cp
 from compsep_hpc.errors import RunFolderError
 
 SHA = "ab" * 32
@@ -158,7 +158,7 @@ CHILD = textwrap.dedent("""
     import os, shutil, signal, sys
     import numpy as np
     sys.path.insert(0, {tests!r})
-    from compsep_hpc import checkpoint as cp
+    from compsep_hpc.store import checkpoint as cp
     from test_checkpoint import KW, expected
     run_dir, launch, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     w = cp.CheckpointWriter(run_dir, rank=0, launch_id=launch, max_records_per_file=3, **KW)

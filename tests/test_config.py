@@ -9,8 +9,8 @@ import pytest
 from compsep_hpc.cli import default_config_path, main
 from compsep_hpc.config import load_config, parse_config
 from compsep_hpc.errors import ConfigError, RunFolderError
-from compsep_hpc.pipeline import work_list
-from compsep_hpc.run_folder import check_run_folder, create_run_folder, load_run_folder
+from compsep_hpc.grid.work import work_list
+from compsep_hpc.store.run_folder import check_run_folder, create_run_folder, load_run_folder
 from conftest import REPO
 
 MINIMAL = {"sky": {"model": "synthetic"}, "regions": ["GAL020_U"],

@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 import yaml
 
-from compsep_hpc.checkpoint import completed_item_ids, file_attributes, read_records, record_files
+from compsep_hpc.store.checkpoint import completed_item_ids, file_attributes, read_records, record_files
 from compsep_hpc.config import load_config
-from compsep_hpc.launcher import memory_map_usage, rank_slice, release_compiled_code
-from compsep_hpc.pipeline import work_list
+from compsep_hpc.grid.runtime import memory_map_usage, rank_slice, release_compiled_code
+from compsep_hpc.grid.work import work_list
 
 RUN_TIMEOUT = 400  # s, one launch of a tiny config (compilation included)
 POLL = 0.05  # s

@@ -10,18 +10,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from compsep_hpc.config import FitConfig, parse_config
-from compsep_hpc.evaluate import evaluate_configuration, fit_problem
-from compsep_hpc.hessian import cell_blocks, cg_solve, damped_diagonal, diagonal, hessian_vector, schur_solve
-from compsep_hpc.instrument import LITEBIRD
-from compsep_hpc.likelihood import (
+from compsep_hpc.config import parse_config
+from compsep_hpc.separation.config import FitConfig
+from compsep_hpc.separation.evaluate import evaluate_configuration, fit_problem
+from compsep_hpc.separation.hessian import cell_blocks, cg_solve, damped_diagonal, diagonal, hessian_vector, schur_solve
+from compsep_hpc.model.instrument import LITEBIRD
+from compsep_hpc.separation.likelihood import (
     cell_moments, compressed_nll, compressed_term_nll, mixing_columns, pixel_data, pixel_term_nll,
 )
-from compsep_hpc.observations import spectral_model
-from compsep_hpc.packing import unpack
-from compsep_hpc.pipeline import Experiment
-from compsep_hpc.sed import PARAMETERS
-from compsep_hpc.term_derivatives import compressed_term_derivatives, pixel_term_derivatives
+from compsep_hpc.separation.observations import spectral_model
+from compsep_hpc.separation.packing import unpack
+from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.model.sed import PARAMETERS
+from compsep_hpc.separation.term_derivatives import compressed_term_derivatives, pixel_term_derivatives
 
 NSIDE = 8
 

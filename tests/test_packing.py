@@ -1,4 +1,4 @@
-"""The flat parameter vector of the fit (compsep_hpc.packing): layout, exact likelihood, and one
+"""The flat parameter vector of the fit (compsep_hpc.separation.packing): layout, exact likelihood, and one
 compilation for configurations of the same total size class."""
 
 from __future__ import annotations
@@ -7,16 +7,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from compsep_hpc import evaluate
-from compsep_hpc.cells import joint_cells
+from compsep_hpc.separation import evaluate
+from compsep_hpc.separation.cells import joint_cells
 from compsep_hpc.config import parse_config
-from compsep_hpc.evaluate import evaluate_configuration
-from compsep_hpc.instrument import LITEBIRD
-from compsep_hpc.likelihood import cell_moments, compressed_nll
-from compsep_hpc.observations import spectral_model
-from compsep_hpc.packing import packed_layout, per_entry, shift_patches, split, unpack
-from compsep_hpc.pipeline import Experiment
-from compsep_hpc.sed import PARAMETERS
+from compsep_hpc.separation.evaluate import evaluate_configuration
+from compsep_hpc.model.instrument import LITEBIRD
+from compsep_hpc.separation.likelihood import cell_moments, compressed_nll
+from compsep_hpc.separation.observations import spectral_model
+from compsep_hpc.separation.packing import packed_layout, per_entry, shift_patches, split, unpack
+from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.model.sed import PARAMETERS
 
 
 def test_layout_offsets_family_and_padding():

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 import compsep_hpc  # noqa: F401  (float64 JAX)
-from compsep_hpc import patches as patches_mod
+from compsep_hpc.partition import patches as patches_mod
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.patches import (
+from compsep_hpc.partition.patches import (
     PatchCache,
     count_patches,
     kmeans_patches,
     multires_patches,
     renumber_labels,
 )
-from compsep_hpc.regions import region_pixels
+from compsep_hpc.partition.regions import region_pixels
 
 NSIDE = 32
 
@@ -141,10 +141,6 @@ def test_patch_cache_memoizes(pixels: np.ndarray, labels20: np.ndarray, monkeypa
     assert calls == [20, 1] and len(cache) == 2
     with pytest.raises(ValueError, match="different pixels"):
         cache.labels("GAL020_U", pixels[:-1], 20)
-    cache.save(tmp_path / "c.npz")
-    loaded = PatchCache.load(tmp_path / "c.npz")
-    assert np.array_equal(loaded.labels("GAL020_U", pixels, 20), labels20)
-    assert calls == [20, 1]  # served from the file
 
     multi = PatchCache(NSIDE, strategy="multires")
     a = multi.labels("GAL020_U", pixels, 4)

@@ -1,11 +1,11 @@
-"""The r likelihood and the estimates r_hat, sigma_r, r_95 (compsep_hpc.r_estimation)."""
+"""The r likelihood and the estimates r_hat, sigma_r, r_95 (compsep_hpc.science.r_estimation)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from compsep_hpc.r_estimation import estimate_r, neg2_log_likelihood
+from compsep_hpc.science.r_estimation import estimate_r, neg2_log_likelihood
 from compsep_hpc.sky.cmb import bb_templates
 
 NSIDE = 32

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 
 from compsep_hpc import __version__
-from compsep_hpc.checkpoint import CheckpointWriter
-from compsep_hpc.combine import combined_figures
+from compsep_hpc.store.checkpoint import CheckpointWriter
+from compsep_hpc.report.combine import combined_figures
 from compsep_hpc.config import parse_config
-from compsep_hpc.pipeline import RECORD_UNITS, Experiment, work_list
-from compsep_hpc.reduce import reduce_run
-from compsep_hpc.run_folder import config_yaml, create_run_folder, write_templates
-from compsep_hpc.scoring import subset_figures
+from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.grid.work import work_list
+from compsep_hpc.store.records import record_units
+from compsep_hpc.report.reduce import reduce_run
+from compsep_hpc.store.run_folder import config_yaml, create_run_folder, write_templates
+from compsep_hpc.science.figures import subset_figures
 
 
 def _config(r_in: float, holdout: int = 0):
@@ -78,7 +80,7 @@ def compare_run(tmp_path_factory):
     write_templates(folder, *exp.templates)
     records = {}
     with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
-                          config_yaml=config_yaml(config), package_version=__version__, units=RECORD_UNITS) as w:
+                          config_yaml=config_yaml(config), package_version=__version__, units=record_units()) as w:
         for item in work_list(config):
             records[item.item_id] = exp.record(item)
             w.append(item.item_id, records[item.item_id])

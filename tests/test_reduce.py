@@ -1,6 +1,6 @@
 """Tests of the offline reducer, the status report and the plots, on hand-made run folders.
 
-Records are synthetic but built by ``pipeline.item_record`` itself from fake fit results, so they
+Records are synthetic but built by ``store.records.item_record`` itself from fake fit results, so they
 have exactly the fields (and per-patch array lengths) a real run writes. No MPI, no real fits.
 """
 
@@ -17,16 +17,21 @@ import numpy as np
 import pytest
 
 from compsep_hpc import __version__
-from compsep_hpc.checkpoint import CheckpointWriter
+from compsep_hpc.store.checkpoint import CheckpointWriter
 from compsep_hpc.config import parse_config
 from compsep_hpc.errors import CompsepError
-from compsep_hpc.evaluate import ConfigurationResult
-from compsep_hpc.fit import FitResult
-from compsep_hpc.pipeline import RECORD_UNITS, Experiment, item_record, work_list
-from compsep_hpc.reduce import ITEMS_COLUMNS, format_selection, reduce_run, select
-from compsep_hpc.run_folder import config_yaml, create_run_folder
-from compsep_hpc.sed import PARAMETERS
-from compsep_hpc.status import run_status
+from compsep_hpc.separation.evaluate import ConfigurationResult
+from compsep_hpc.separation.fit import FitResult
+from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.grid.work import work_list
+from compsep_hpc.store.records import item_record, record_units
+from compsep_hpc.report.items_table import ITEMS_COLUMNS
+from compsep_hpc.report.reduce import reduce_run
+from compsep_hpc.report.selection import select
+from compsep_hpc.report.summary import format_selection
+from compsep_hpc.store.run_folder import config_yaml, create_run_folder
+from compsep_hpc.model.sed import PARAMETERS
+from compsep_hpc.report.status import run_status
 
 RAW = {"name": "t", "nside": 8, "sky": {"model": "synthetic", "seed": 1},
        "regions": ["GAL020_U", "GAL020_L"],
@@ -68,9 +73,9 @@ def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverge
                         iterations=np.array(15), converged=np.array(True), n_at_bound=np.array([0, 0, 1]))
     result = ConfigurationResult(
         n_patches=k_eff, likelihood="compressed", n_cells=int(np.prod(k_eff)), fit=fit,
-        systematic=sys_fit, cmb_variance=variance, cmb_mse=variance, spatial_variance=rng.random(N_REAL),
-        systematic_cmb_power=1e-3, cmb_maps=None, systematic_cmb_map=None)
-    return item_record(item, result, {}, seconds=2.0)
+        systematic=sys_fit, systematic_cmb_power=1e-3, cmb_maps=None, systematic_cmb_map=None)
+    figures = {"cmb_variance": variance, "cmb_mse": variance, "spatial_variance": rng.random(N_REAL)}
+    return item_record(item, result, figures, seconds=2.0, package_version=__version__)
 
 
 def make_run(config, k_eff, folder: Path, ids: list[int], n_writers: int = 2) -> Path:
@@ -78,7 +83,7 @@ def make_run(config, k_eff, folder: Path, ids: list[int], n_writers: int = 2) ->
     items = work_list(config)
     writers = [CheckpointWriter(folder, rank=r, n_ranks=n_writers, launch_id="L1",
                                 config_sha256=config.sha256(), config_yaml=config_yaml(config),
-                                package_version=__version__, units=RECORD_UNITS)
+                                package_version=__version__, units=record_units())
                for r in range(n_writers)]
     for n, i in enumerate(ids):
         writers[n % n_writers].append(i, fake_record(items[i], k_eff[i], VARIANCE[i], UNCONVERGED.get(i, 0)))

@@ -12,7 +12,7 @@ import pytest
 
 import compsep_hpc  # noqa: F401  (float64 JAX)
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.regions import (
+from compsep_hpc.partition.regions import (
     MASK_KEYS,
     REGION_NAMES,
     SPLIT_REGION_NAMES,

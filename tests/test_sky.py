@@ -8,9 +8,11 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from compsep_hpc.config import DEFAULT_BOUNDS, parse_config
+from compsep_hpc.config import parse_config
+from compsep_hpc.separation.config import DEFAULT_BOUNDS
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.sky import SkyMaps, make_sky
+from compsep_hpc.grid.experiment import run_sky as make_sky
+from compsep_hpc.sky import SkyMaps
 from compsep_hpc.sky.cmb import gaussian_cmb_qu
 from compsep_hpc.sky.synthetic import foreground_amplitudes, synthetic_sky
 
@@ -83,7 +85,8 @@ def test_synthetic_deterministic_seeded_and_leaves_global_rng_alone(synth):
         np.testing.assert_array_equal(a, b)
     for p in PARAMS:
         np.testing.assert_array_equal(synth.true_params[p], again.true_params[p])
-    other = synthetic_sky(make_config({"model": "synthetic", "seed": 2, "r": 0.01}))
+    cfg = make_config({"model": "synthetic", "seed": 2, "r": 0.01})
+    other = synthetic_sky(cfg.sky, cfg.nside, cfg.instrument)
     assert not np.allclose(other.foregrounds, synth.foregrounds)
     assert not np.allclose(other.cmb, synth.cmb)
     for p in PARAMS:
@@ -153,8 +156,8 @@ def clustered():
 
 
 def test_clustered_sky_constant_on_true_kmeans_patches(clustered, synth):
-    from compsep_hpc.patches import count_patches, kmeans_patches
-    from compsep_hpc.regions import region_pixels
+    from compsep_hpc.partition.patches import count_patches, kmeans_patches
+    from compsep_hpc.partition.regions import region_pixels
 
     cfg, sky = clustered
     pixels = region_pixels("GAL020_U", NSIDE, foreground_intensity=sky.foreground_intensity)

@@ -1,4 +1,4 @@
-"""Apodized masks and residual BB spectra (compsep_hpc.spectra)."""
+"""Apodized masks and residual BB spectra (compsep_hpc.science.spectra)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from compsep_hpc.sky.cmb import gaussian_eb_qu, rng_stream
-from compsep_hpc.spectra import apodized_mask, bb_spectrum, fsky_factors, residual_spectra
+from compsep_hpc.science.spectra import apodized_mask, bb_spectrum, fsky_factors, residual_spectra
 
 NSIDE = 32
 NPIX = 12 * NSIDE**2

@@ -1,6 +1,6 @@
 """Sky models: CMB + dust + synchrotron Q/U band maps in uK_CMB, with their true parameters.
 
-``make_sky(config)`` dispatches on ``config.sky.model``:
+``make_sky(sky, nside, instrument, ...)`` dispatches on ``sky.model``:
 
 - ``synthetic``: offline d1s1-like Gaussian sky with smooth parameter maps (no template needed);
 - ``synthetic_clustered``: the same amplitudes, parameters constant on the true K-means patches;
@@ -9,26 +9,32 @@
 
 from __future__ import annotations
 
-from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import ConfigError
+from compsep_hpc.model.instrument import Instrument
+from compsep_hpc.partition.config import RegionsConfig
+from compsep_hpc.sky.config import SKY_MODELS, SkyConfig
 from compsep_hpc.sky.maps import SkyMaps
 
 __all__ = ["SkyMaps", "make_sky"]
 
 
-def make_sky(config: RunConfig) -> SkyMaps:
-    """The noiseless sky of ``config`` (see the module docstring for the models)."""
-    model = config.sky.model
-    if model == "synthetic":
+def make_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, regions: RegionsConfig | None = None,
+             kmeans_seed: int = 0) -> SkyMaps:
+    """The noiseless sky of ``sky`` at ``nside`` in the ``instrument``'s bands (see the module
+    docstring). ``synthetic_clustered`` also needs the ``regions`` its true patches partition
+    and the K-means seed of those patches."""
+    if sky.model == "synthetic":
         from compsep_hpc.sky.synthetic import synthetic_sky
 
-        return synthetic_sky(config)
-    if model == "synthetic_clustered":
+        return synthetic_sky(sky, nside, instrument)
+    if sky.model == "synthetic_clustered":
         from compsep_hpc.sky.clustered import clustered_sky
 
-        return clustered_sky(config)
-    if model == "pysm":
+        if regions is None:
+            raise ConfigError("sky model 'synthetic_clustered' needs the regions of its true patches")
+        return clustered_sky(sky, nside, instrument, regions, kmeans_seed)
+    if sky.model == "pysm":
         from compsep_hpc.sky.pysm_sky import pysm_sky
 
-        return pysm_sky(config)
-    raise ConfigError(f"unknown sky model {model!r}; known: synthetic, synthetic_clustered, pysm")
+        return pysm_sky(sky, nside, instrument)
+    raise ConfigError(f"unknown sky model {sky.model!r}; known: {', '.join(SKY_MODELS)}")

@@ -1,10 +1,10 @@
 r"""The validation sky: spectral parameters constant on K-means patches with known counts.
 
 Same CMB, foreground amplitudes and foreground intensity as :func:`synthetic_sky` with the same
-seed. In each configured region (pixels from :func:`compsep_hpc.regions.region_pixels`, with
+seed. In each configured region (pixels from :func:`compsep_hpc.partition.regions.region_pixels`, with
 ``regions.mask_file`` or else the sky's foreground intensity), parameter :math:`\theta` with true
 count :math:`K_\theta` (``sky.true_patches``) is constant on the patches of
-:func:`compsep_hpc.patches.kmeans_patches` ``(pixels, nside, K_theta, grid.seed)``, i.e. exactly
+:func:`compsep_hpc.partition.patches.kmeans_patches` ``(pixels, nside, K_theta, grid.seed)``, i.e. exactly
 the partition the fit builds for that K (always K-means, whatever ``grid.strategy``). K-means may
 leave clusters empty, so a region holds ``count_patches(labels)`` <= K distinct values.
 
@@ -21,9 +21,11 @@ import zlib
 
 import numpy as np
 
-from compsep_hpc.config import RunConfig
+from compsep_hpc.model.instrument import Instrument
+from compsep_hpc.partition.config import RegionsConfig
+from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.sed import PARAMETERS
+from compsep_hpc.model.parameters import PARAMETERS
 from compsep_hpc.sky.cmb import gaussian_cmb_qu
 from compsep_hpc.sky.maps import SkyMaps
 from compsep_hpc.sky.synthetic import (
@@ -50,39 +52,41 @@ def patch_values(seed: int, region: str, parameter: str, n_patches: int) -> np.n
 
 
 def clustered_parameter_maps(
-    config: RunConfig, intensity: np.ndarray, base: dict[str, np.ndarray]
+    sky: SkyConfig, nside: int, regions: RegionsConfig, kmeans_seed: int, intensity: np.ndarray,
+    base: dict[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """Copies of the ``base`` parameter maps, made piecewise constant on each region's patches.
 
     Args:
-        config: run config (nside, ``sky.true_patches``, ``sky.seed``, regions, ``grid.seed``).
+        sky: the sky section (``true_patches``, ``seed``); nside: the maps' nside.
+        regions: the regions partitioned; kmeans_seed: the K-means seed of the true patches.
         intensity: the sky's foreground intensity ``(npix,)``, used when there is no mask file.
         base: smooth parameter maps ``(npix,)`` for the pixels outside every region.
     """
-    from compsep_hpc.patches import kmeans_patches  # late imports: they pull in jax-healpy
-    from compsep_hpc.regions import region_pixels
+    from compsep_hpc.partition.patches import kmeans_patches  # late imports: they pull in jax-healpy
+    from compsep_hpc.partition.regions import region_pixels
 
-    if config.sky.true_patches is None:
+    if sky.true_patches is None:
         raise ConfigError("sky model 'synthetic_clustered' needs sky.true_patches")
     out = {p: np.array(base[p], dtype=float, copy=True) for p in PARAMETERS}
-    for region in config.regions.names:
-        pixels = region_pixels(region, config.nside, mask_file=config.regions.mask_file,
+    for region in regions.names:
+        pixels = region_pixels(region, nside, mask_file=regions.mask_file,
                                foreground_intensity=intensity)
-        for parameter, k in zip(PARAMETERS, config.sky.true_patches):
-            labels = kmeans_patches(pixels, config.nside, int(k), config.grid.seed,
+        for parameter, k in zip(PARAMETERS, sky.true_patches):
+            labels = kmeans_patches(pixels, nside, int(k), kmeans_seed,
                                     name=f"true K_{parameter} in {region}")
-            values = patch_values(config.sky.seed, region, parameter, int(k))
+            values = patch_values(sky.seed, region, parameter, int(k))
             out[parameter][pixels] = values[labels]
     return out
 
 
-def clustered_sky(config: RunConfig) -> SkyMaps:
-    """The synthetic sky of ``config`` with parameters constant on the true K-means patches."""
-    nside, sky = config.nside, config.sky
+def clustered_sky(sky: SkyConfig, nside: int, instrument: Instrument, regions: RegionsConfig,
+                  kmeans_seed: int) -> SkyMaps:
+    """The synthetic sky with parameters constant on the true K-means patches of ``regions``."""
     dust, synch = foreground_amplitudes(nside, sky.seed, sky.nu_dust, sky.nu_synch)
     intensity = foreground_intensity(dust, synch, nside, sky.nu_dust, sky.nu_synch)
-    params = clustered_parameter_maps(config, intensity, parameter_maps(nside, sky.seed))
-    freqs = np.asarray(config.instrument.frequencies, dtype=float)
+    params = clustered_parameter_maps(sky, nside, regions, kmeans_seed, intensity, parameter_maps(nside, sky.seed))
+    freqs = np.asarray(instrument.frequencies, dtype=float)
     k = sky.true_patches
     return SkyMaps(
         nside=nside,
@@ -92,5 +96,5 @@ def clustered_sky(config: RunConfig) -> SkyMaps:
         foreground_intensity=intensity,
         true_params=params,
         description=(f"synthetic clustered sky, nside {nside}, seed {sky.seed}, r {sky.r:g}, "
-                     f"true patches {k} in {', '.join(config.regions.names)}"),
+                     f"true patches {k} in {', '.join(regions.names)}"),
     )

@@ -2,7 +2,7 @@ r"""PySM 3 skies (e.g. ``c1d0s0``, ``c1d1s1``, ``d1s1``), read from local templa
 
 A preset string is split into PySM component names (``c1d1s1`` -> ``c1``, ``d1``, ``s1``); each
 component is evaluated per band with a delta bandpass and converted from uK_RJ to uK_CMB with
-PySM's own ``bandpass_unit_conversion`` (:math:`g(\nu)` of :mod:`compsep_hpc.sed`). Only Q and U
+PySM's own ``bandpass_unit_conversion`` (:math:`g(\nu)` of :mod:`compsep_hpc.model.sed`). Only Q and U
 are kept.
 
 - CMB: the map of the CMB component (``c1`` is PySM's lensed CMB, seed 1111), the same in every
@@ -13,7 +13,7 @@ are kept.
   (``d0``: 1.54, 20 K; ``d1``: template maps) and ``pl_index`` of a power-law synchrotron
   (``s0``: -3; ``s1``: template map). PySM's SEDs in K_RJ are :math:`(\nu/\nu_0)^{\beta_d-2}
   B_\nu(T_d)/B_{\nu_0}(T_d)` and :math:`(\nu/\nu_0)^{\beta_s}`: the same :math:`\beta_d, T_d,
-  \beta_s` as :mod:`compsep_hpc.sed`.
+  \beta_s` as :mod:`compsep_hpc.model.sed`.
 - foreground intensity: :func:`polarized_intensity` of the foregrounds at 353 and 23 GHz, as for
   the synthetic skies.
 
@@ -43,7 +43,8 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from compsep_hpc.config import RunConfig
+from compsep_hpc.model.instrument import Instrument
+from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.sky.cmb import gaussian_cmb_qu
 from compsep_hpc.sky.maps import SkyMaps
@@ -157,14 +158,13 @@ def _true_params(models: dict, npix: int) -> dict[str, np.ndarray]:
     return out
 
 
-def pysm_sky(config: RunConfig) -> SkyMaps:
-    """The PySM sky of ``config.sky.preset`` at ``config.nside`` in the instrument's bands.
+def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
+    """The PySM sky of ``sky.preset`` at ``nside`` in the instrument's bands.
 
     Raises ConfigError for a bad preset, a missing template, or a CMB component with r != 0.
     """
     import pysm3
 
-    nside, sky = config.nside, config.sky
     names = preset_components(sky.preset)
     cmb_names = [n for n in names if _is_cmb(n)]
     if cmb_names and sky.r != 0:
@@ -174,7 +174,7 @@ def pysm_sky(config: RunConfig) -> SkyMaps:
         )
     check_templates(names)
     npix = 12 * nside**2
-    freqs = np.asarray(config.instrument.frequencies, dtype=float)
+    freqs = np.asarray(instrument.frequencies, dtype=float)
     with _offline_and_rng_safe():
         try:
             models = {n: pysm3.get_pysm_emission(n, nside)[0] for n in names}

@@ -36,8 +36,9 @@ from collections.abc import Sequence
 import healpy as hp
 import numpy as np
 
-from compsep_hpc import sed
-from compsep_hpc.config import RunConfig
+from compsep_hpc.model import sed
+from compsep_hpc.model.instrument import Instrument
+from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.sky.cmb import gaussian_alm, gaussian_cmb_qu, gaussian_eb_qu, rng_stream
 from compsep_hpc.sky.maps import SkyMaps
 
@@ -134,7 +135,7 @@ def foreground_maps(
     """Band maps of the foregrounds, uK_CMB, shape ``(n_freq, 2, npix)``.
 
     :math:`d_\\nu(p) = s_d(p)\\,a_d(\\nu; \\beta_d(p), T_d(p)) + s_s(p)\\,a_s(\\nu; \\beta_s(p))`
-    with the SEDs of :mod:`compsep_hpc.sed` (normalised at ``nu_dust`` and ``nu_synch``).
+    with the SEDs of :mod:`compsep_hpc.model.sed` (normalised at ``nu_dust`` and ``nu_synch``).
     ``params`` maps each parameter name to a ``(npix,)`` map (or a scalar).
     """
     nu = np.asarray(frequencies, dtype=float)[:, None]
@@ -166,12 +167,11 @@ def foreground_intensity(
     return polarized_intensity(list(fg), nside)
 
 
-def synthetic_sky(config: RunConfig) -> SkyMaps:
-    """The synthetic d1s1-like sky of ``config`` (nside, instrument bands, sky seed, r, nu refs)."""
-    nside, sky = config.nside, config.sky
+def synthetic_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
+    """The synthetic d1s1-like sky (seed, r and SED references of ``sky``) in the instrument's bands."""
     dust, synch = foreground_amplitudes(nside, sky.seed, sky.nu_dust, sky.nu_synch)
     params = parameter_maps(nside, sky.seed)
-    freqs = np.asarray(config.instrument.frequencies, dtype=float)
+    freqs = np.asarray(instrument.frequencies, dtype=float)
     return SkyMaps(
         nside=nside,
         frequencies=freqs,

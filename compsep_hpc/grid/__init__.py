@@ -1,0 +1,1 @@
+"""The grid search: work items, the cached inputs of a run (Experiment), the MPI launcher."""

@@ -1,0 +1,134 @@
+"""The cached inputs of one run config and the evaluation of its items into records.
+
+No MPI and no files here: the launcher decides which items a rank evaluates and where records
+go. Everything built here (sky, regions, patch maps, region data) is deterministic in the
+config, so every rank, and every rerun, rebuilds the same inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+
+import numpy as np
+
+from compsep_hpc import __version__
+from compsep_hpc.config import RunConfig
+from compsep_hpc.errors import ConfigError
+from compsep_hpc.grid.work import WorkItem
+from compsep_hpc.model.parameters import PATCH_KEYS
+from compsep_hpc.partition.patches import PatchCache
+from compsep_hpc.partition.regions import region_mask, region_pixels
+from compsep_hpc.science.figures import CmbTemplates, RegionGeometry, item_figures, region_geometry
+from compsep_hpc.science.spectra import apodized_mask
+from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_configuration
+from compsep_hpc.separation.observations import RegionData, region_data, spectral_model
+from compsep_hpc.sky import SkyMaps, make_sky
+from compsep_hpc.sky.cmb import bb_templates
+from compsep_hpc.store.records import item_record
+
+
+def run_sky(config: RunConfig) -> SkyMaps:
+    """The sky of a run: its sky section at the run nside in the run's bands (the clustered sky's
+    true patches are K-means partitions of the run's regions with the grid seed)."""
+    return make_sky(config.sky, config.nside, config.instrument, regions=config.regions, kmeans_seed=config.grid.seed)
+
+
+class Experiment:
+    """Lazily built, cached inputs of one run config, and the evaluation of its items."""
+
+    def __init__(self, config: RunConfig, templates: CmbTemplates | None = None):
+        self.config = config
+        self.patch_caches = {s: PatchCache(config.nside, config.grid.seed, strategy=s) for s in ("kmeans", "multires")}
+        self._templates = templates
+        self._pixels: dict[str, np.ndarray] = {}
+        self._geometry: dict[str, RegionGeometry] = {}
+        self._data: dict[str, RegionData] = {}
+
+    @property
+    def templates(self) -> CmbTemplates:
+        """BB templates (tensor r = 1, lensing) up to spectra.lmax; from CAMB unless given."""
+        if self._templates is None:
+            self._templates = CmbTemplates(*bb_templates(self.config.spectra.lmax))
+        return self._templates
+
+    @templates.setter
+    def templates(self, templates: CmbTemplates) -> None:
+        self._templates = templates
+
+    @cached_property
+    def sky(self) -> SkyMaps:
+        return run_sky(self.config)
+
+    @cached_property
+    def model(self):
+        c = self.config
+        return spectral_model(c.instrument, c.nside, c.sky.nu_dust, c.sky.nu_synch)
+
+    def region_mask(self, region: str) -> np.ndarray:
+        """Boolean full-sky RING mask of a region."""
+        c = self.config
+        return region_mask(region, c.nside, mask_file=c.regions.mask_file, foreground_intensity=self.sky.foreground_intensity)
+
+    def geometry(self, region: str) -> RegionGeometry:
+        """Pixels, apodized weights and f_sky of a region, for its residual spectra."""
+        if region not in self._geometry:
+            weights = apodized_mask(self.region_mask(region), self.config.nside, self.config.spectra.apod_deg)
+            self._geometry[region] = region_geometry(self.pixels(region), weights)
+        return self._geometry[region]
+
+    def pixels(self, region: str) -> np.ndarray:
+        if region not in self._pixels:
+            c = self.config
+            self._pixels[region] = region_pixels(region, c.nside, mask_file=c.regions.mask_file,
+                                                 foreground_intensity=self.sky.foreground_intensity)
+        return self._pixels[region]
+
+    def region_data(self, region: str) -> RegionData:
+        """Sky + noise of all realizations on the region (kept for every item of the region)."""
+        if region not in self._data:
+            self._data = {}  # one region's data at a time: items are region-major
+            c = self.config
+            self._data[region] = region_data(self.sky, c.instrument, region, self.pixels(region), c.noise.seed,
+                                             range(c.noise.realizations))
+        return self._data[region]
+
+    def validate(self) -> None:
+        """Check every region is non-empty and no patch count exceeds its region's pixels."""
+        c, g = self.config, self.config.grid
+        for region in c.regions.names:
+            n_pix = len(self.pixels(region))
+            if n_pix == 0:
+                raise ConfigError(f"region {region} has no pixel at nside {c.nside}")
+            if g.strategy == "kmeans":
+                for name, values in zip(PATCH_KEYS, (g.beta_dust, g.temp_dust, g.beta_synch)):
+                    if max(values) > n_pix:
+                        raise ConfigError(f"{name} = {max(values)} exceeds the {n_pix} pixels of region {region} "
+                                          f"at nside {c.nside}")
+            elif max(max(g.beta_dust), max(g.temp_dust), max(g.beta_synch)) > c.nside:
+                raise ConfigError(f"a multires patch nside exceeds the run nside {c.nside}")
+
+    def labels(self, region: str, grid_values: tuple[int, int, int], strategy: str = "kmeans") -> np.ndarray:
+        """Patch labels ``(3, n_pix)`` of the three parameters on the region."""
+        pixels = self.pixels(region)
+        cache = self.patch_caches[strategy]
+        return np.stack([cache.labels(region, pixels, k) for k in grid_values])
+
+    def evaluate(self, item: WorkItem, keep_maps: bool = True) -> ConfigurationResult:
+        """Fit an item's configuration on every realization and on the foreground-only sky."""
+        return evaluate_configuration(self.region_data(item.region),
+                                      self.labels(item.region, item.grid_values, item.strategy),
+                                      self.model, self.config.fit, keep_maps=keep_maps)
+
+    def figures(self, item: WorkItem, result: ConfigurationResult) -> dict:
+        """The item's figures (science/figures.py): in-sample, and ``_holdout`` for the held-out ones."""
+        c = self.config
+        return item_figures(result.cmb_maps, self.region_data(item.region).cmb, result.systematic_cmb_map,
+                            self.geometry(item.region), c.nside, self.templates, c.spectra, c.sky.r, c.noise.holdout)
+
+    def record(self, item: WorkItem) -> dict:
+        """Evaluate an item and flatten it into its record (store/records.py)."""
+        start = time.perf_counter()
+        result = self.evaluate(item, keep_maps=True)
+        figures = self.figures(item, result)
+        return item_record(item, result, figures, time.perf_counter() - start, __version__)

@@ -1,0 +1,140 @@
+"""MPI grid launcher: split what is left to do, fit, checkpoint, resume.
+
+Rank I of P takes the contiguous slice ``[floor(I N / P), floor((I+1) N / P))`` of the N items
+still to do (by item id), so a rerun with any P resumes where the previous launch stopped. Rank 0
+checks the run folder (a folder of another config is refused before anything is written) and
+broadcasts the decision; after that, ranks never wait for each other. SIGTERM/SIGUSR1 (Slurm's
+``--signal``) make a rank stop after the item in progress; SIGKILL loses at most that item and
+the one whose record was being written behind it (:mod:`compsep_hpc.store.background_writer`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from compsep_hpc import __version__
+from compsep_hpc.config import RunConfig
+from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.grid.runtime import (
+    StopFlag,
+    collective,
+    enable_compilation_cache,
+    rank_slice,
+    release_compiled_code,
+    select_local_device,
+    world_comm,
+)
+from compsep_hpc.grid.work import WorkItem, work_list
+from compsep_hpc.precision import enable_float64
+from compsep_hpc.science.figures import CmbTemplates
+from compsep_hpc.store.background_writer import BackgroundWriter
+from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids
+from compsep_hpc.store.records import record_units
+from compsep_hpc.store.run_folder import check_run_folder, config_yaml, create_run_folder, read_templates, write_templates
+
+
+def _logger(log_path: Path | None, rank: int) -> logging.Logger:
+    log = logging.getLogger(f"compsep_hpc.rank{rank}")
+    log.setLevel(logging.INFO)
+    log.handlers.clear()
+    if log_path is not None:
+        handler = logging.FileHandler(log_path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+    return log
+
+
+def _progress(rank: int, n_ranks: int, done: int, total: int, start: float, item: WorkItem) -> None:
+    elapsed = time.perf_counter() - start
+    eta = elapsed / done * (total - done) if done else float("nan")
+    k = "/".join(map(str, item.grid_values))
+    print(f"[rank {rank}/{n_ranks}] {done}/{total} items | {item.region} K={k} | elapsed {elapsed:.0f}s "
+          f"ETA {eta:.0f}s", file=sys.stderr, flush=True)
+
+
+def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: bool) -> tuple[list[int], str]:
+    """Rank 0's checks and set-up: the ids already done and a new launch id (writes nothing on a dry run)."""
+    exists = check_run_folder(config, run_dir)  # refuses another config; writes nothing
+    experiment.validate()
+    done = completed_item_ids(run_dir) if exists else set()
+    launch_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    if not dry_run:
+        create_run_folder(config, run_dir)
+        write_templates(run_dir, *experiment.templates)
+    return sorted(done), launch_id
+
+
+def _print_split(n_items: int, done: list[int], todo: list[WorkItem], n_ranks: int) -> None:
+    """The dry run's report: items done and each rank's share of what is left."""
+    print(f"{n_items} items in the work list, {len(done)} done, {len(todo)} to do on {n_ranks} rank(s)")
+    for r in range(n_ranks):
+        a, b = rank_slice(len(todo), r, n_ranks)
+        ids = f"items {todo[a].item_id}..{todo[b - 1].item_id}" if b > a else "nothing"
+        print(f"  rank {r}: {b - a} item(s): {ids}")
+
+
+def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, comm=None) -> list[int]:
+    """Run (or resume) the grid of ``config`` in ``run_dir``; returns the item ids this rank did."""
+    stop = StopFlag()  # before anything slow: a stop signal during start-up must not kill the rank
+    enable_float64()
+    comm = comm or world_comm()
+    rank, n_ranks = comm.Get_rank(), comm.Get_size()
+    run_dir = Path(run_dir)
+    items = work_list(config)
+    experiment = Experiment(config)
+    done, launch_id = collective(comm, rank, lambda: _prepare(config, run_dir, experiment, dry_run))
+    todo = [it for it in items if it.item_id not in set(done)]
+    lo, hi = rank_slice(len(todo), rank, n_ranks)
+    if dry_run:
+        if rank == 0:
+            _print_split(len(items), done, todo, n_ranks)
+        stop.ignore_from_now()
+        return []
+    experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
+    enable_compilation_cache(run_dir)
+    device = select_local_device(rank)
+    log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)
+    log.info("launch %s rank %d/%d device %s: %d of %d items left to do, mine: %d",
+             launch_id, rank, n_ranks, device, len(todo), len(items), hi - lo)
+    writer = CheckpointWriter(run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id,
+                              config_sha256=config.sha256(), config_yaml=config_yaml(config),
+                              package_version=__version__, units=record_units())
+    try:
+        return _run_items(experiment, todo[lo:hi], writer, stop, log, (rank, n_ranks))
+    finally:
+        stop.ignore_from_now()
+
+
+def _run_items(experiment: Experiment, mine: list[WorkItem], writer: CheckpointWriter, stop: StopFlag,
+               log: logging.Logger, rank_of: tuple[int, int]) -> list[int]:
+    """Evaluate ``mine`` in order, each record written behind the next item's fit; stops early on a signal."""
+    completed: list[int] = []
+    start = time.perf_counter()
+    by_id = {item.item_id: item for item in mine}
+
+    def written(item_id: int, record) -> None:  # on the writer thread, once the record is durable
+        item = by_id[item_id]
+        completed.append(item_id)
+        log.info("item %d %s K=%s done in %.2fs, cmb_variance %.6g, unconverged %d",
+                 item_id, item.region, item.grid_values, record["seconds"],
+                 record["cmb_variance"], record["n_unconverged"])
+        _progress(*rank_of, len(completed), len(mine), start, item)
+
+    background = BackgroundWriter(writer, on_written=written)
+    try:
+        for item in mine:
+            if stop.signal is not None:
+                log.info("signal %d received: stopping before item %d", stop.signal, item.item_id)
+                break
+            background.append(item.item_id, experiment.record(item))  # written while the next item fits
+            released = release_compiled_code()
+            if released is not None:
+                log.info("memory mappings %d near the limit: cleared JAX caches, %d left", *released)
+    finally:
+        background.close()
+    return completed

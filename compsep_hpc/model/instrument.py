@@ -1,0 +1,81 @@
+r"""Instruments: band frequencies and polarization depths (no JAX; the noise maps are in noise.py).
+
+Per-pixel noise of band :math:`\nu`: :math:`\sigma_\nu = \mathrm{depth}_{p,\nu} / \theta_{pix}`,
+:math:`\theta_{pix} = \sqrt{4\pi / N_{pix}}` in arcmin, in uK_CMB for Q and U alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+import numpy as np
+
+from compsep_hpc.errors import ConfigError
+
+ARCMIN_PER_RAD = 60.0 * 180.0 / np.pi
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A set of bands: ``frequencies`` in GHz, ``depth_p`` polarization depths in uK_CMB·arcmin."""
+
+    name: str
+    frequencies: tuple[float, ...]
+    depth_p: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.frequencies) != len(self.depth_p):
+            raise ConfigError(
+                f"instrument {self.name!r}: {len(self.frequencies)} frequencies but "
+                f"{len(self.depth_p)} depths"
+            )
+        if len(self.frequencies) < 4:
+            raise ConfigError(f"instrument {self.name!r}: 3 components need at least 4 bands")
+        if min(self.frequencies) <= 0 or min(self.depth_p) <= 0:
+            raise ConfigError(f"instrument {self.name!r}: frequencies and depths must be positive")
+
+    @property
+    def n_freq(self) -> int:
+        return len(self.frequencies)
+
+    def noise_sigma(self, nside: int) -> np.ndarray:
+        """White-noise standard deviation per pixel and band, uK_CMB, shape ``(n_freq,)``."""
+        pixel_arcmin = np.sqrt(4.0 * np.pi / (12 * nside**2)) * ARCMIN_PER_RAD
+        return np.asarray(self.depth_p, dtype=float) / pixel_arcmin
+
+
+LITEBIRD = Instrument(
+    name="litebird",
+    frequencies=(40.0, 50.0, 60.0, 68.0, 78.0, 89.0, 100.0, 119.0, 140.0, 166.0, 195.0, 235.0,
+                 280.0, 337.0, 402.0),
+    depth_p=(37.42, 33.46, 21.31, 16.87, 12.07, 11.30, 6.56, 4.58, 4.79, 5.57, 5.85, 10.79,
+             13.8, 21.95, 47.45),
+)
+
+KNOWN_INSTRUMENTS = {"litebird": LITEBIRD}
+
+
+def instrument_from_config(spec: str | Mapping | None) -> Instrument:
+    """An instrument from a known name or a mapping ``{name?, frequencies, depth_p}``."""
+    if spec is None:
+        return LITEBIRD
+    if isinstance(spec, str):
+        if spec.lower() not in KNOWN_INSTRUMENTS:
+            raise ConfigError(
+                f"unknown instrument {spec!r}; known: {', '.join(KNOWN_INSTRUMENTS)} "
+                "(or give a mapping with frequencies and depth_p)"
+            )
+        return KNOWN_INSTRUMENTS[spec.lower()]
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - {"name", "frequencies", "depth_p"}
+        if unknown:
+            raise ConfigError(f"unknown instrument keys: {', '.join(sorted(unknown))}")
+        try:
+            freqs = tuple(float(f) for f in spec["frequencies"])
+            depths = tuple(float(d) for d in spec["depth_p"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                "instrument mapping needs numeric lists 'frequencies' (GHz) and 'depth_p' (uK.arcmin)"
+            ) from exc
+        return Instrument(name=str(spec.get("name", "custom")), frequencies=freqs, depth_p=depths)
+    raise ConfigError(f"instrument must be a name or a mapping, not {type(spec).__name__}")

@@ -1,0 +1,1 @@
+"""Where the parameters vary: Galactic regions and their patch partitions (K-means, multires)."""

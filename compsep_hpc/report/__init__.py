@@ -1,0 +1,1 @@
+"""Reading runs back: status, selection, reduce, the combined result, tables and plots."""

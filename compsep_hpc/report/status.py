@@ -1,0 +1,127 @@
+"""Progress of a run folder (``compsep-hpc status DIR [--json]``): no MPI, no JAX, reads only.
+
+:func:`status_summary` gathers the figures once; :func:`format_status` prints them for people
+and ``--json`` prints the same dictionary for scripts (the Slurm jobs read ``items_done`` and
+``items_total`` from it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compsep_hpc.grid.work import work_list
+from compsep_hpc.model.parameters import PARAMETERS
+from compsep_hpc.store.checkpoint import file_attributes, read_records, record_files
+from compsep_hpc.store.run_folder import load_run_folder
+
+MAX_LISTED = 10  # failed item ids listed in full
+
+
+def _at_bound(records: list[dict]) -> dict[str, Any] | None:
+    """Parameters that ended on a bound, per family, summed over the noise fits of all records."""
+    counts = [np.asarray(r["n_at_bound"]).reshape(-1, 3) for r in records if "n_at_bound" in r]
+    if not counts:
+        return None
+    stacked = np.concatenate(counts)
+    return {"noise_fits": len(stacked), **{p: int(v) for p, v in zip(PARAMETERS, stacked.sum(axis=0))},
+            "fits_with_any": int(np.sum(stacked.sum(axis=1) > 0))}
+
+
+def _files(run_dir: Path) -> tuple[int, list[tuple[float, dict]]]:
+    """The number of record files and (mtime, attributes) of the readable ones."""
+    files = record_files(run_dir)
+    attrs = []
+    for path in files:
+        try:
+            attrs.append((path.stat().st_mtime, file_attributes(path)))
+        except (OSError, KeyError, ValueError):
+            continue  # unreadable (e.g. being replaced); read_records warned about it already
+    return len(files), attrs
+
+
+def status_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Items done/total per region, failures, mean time per item, files and ranks, and an ETA.
+
+    Failed items are those with an unconverged noise realization (``n_unconverged > 0``) or an
+    unconverged systematic (foreground-only) fit. The ETA is remaining items x mean seconds per
+    item / the ``n_ranks`` of the newest record file (the latest launch's rank count).
+    """
+    run_dir = Path(run_dir)
+    config, meta = load_run_folder(run_dir)
+    items = work_list(config)
+    records = [r for r in read_records(run_dir, config_sha256=config.sha256()) if 0 <= r["item_id"] < len(items)]
+    done = {r["item_id"] for r in records}
+    n_files, attrs = _files(run_dir)
+    seconds = [float(r["seconds"]) for r in records if "seconds" in r]
+    mean_s = sum(seconds) / len(seconds) if seconds else None
+    latest = max(attrs, key=lambda t: t[0])[1] if attrs else {}
+    n_ranks = max(int(latest.get("n_ranks", 1)), 1)
+    remaining = len(items) - len(done)
+    return {
+        "run_name": config.name, "run_dir": str(run_dir), "config_sha256": config.sha256(),
+        "package_version": meta.get("package_version"), "items_done": len(done), "items_total": len(items),
+        "complete": remaining == 0,
+        "regions": {region: {"done": sum(it.item_id in done for it in items if it.region == region),
+                             "total": sum(it.region == region for it in items)} for region in config.regions.names},
+        "unconverged_items": [r["item_id"] for r in records if int(r.get("n_unconverged", 0)) > 0],
+        "systematic_unconverged_items": [r["item_id"] for r in records if not bool(r.get("systematic_converged", True))],
+        "at_bound": _at_bound(records),
+        "record_files": n_files, "ranks_seen": len({(a.get("launch_id"), a.get("rank")) for _, a in attrs}),
+        "launches": len({a.get("launch_id") for _, a in attrs}),
+        "mean_seconds_per_item": mean_s, "latest_launch": latest.get("launch_id"), "latest_n_ranks": n_ranks,
+        "eta_seconds": 0.0 if remaining == 0 else (None if mean_s is None or not attrs else remaining * mean_s / n_ranks),
+    }
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return (f"{d}d " if d else "") + f"{h:02d}h{m:02d}m{s:02d}s"
+
+
+def _ids(ids: list[int]) -> str:
+    head = ", ".join(map(str, ids[:MAX_LISTED]))
+    return head + (f", ... ({len(ids)} in all)" if len(ids) > MAX_LISTED else "")
+
+
+def _failures(label: str, ids: list[int]) -> str:
+    return f"items with {label}: {len(ids)}" + (f" (ids {_ids(ids)})" if ids else "")
+
+
+def _eta(s: dict[str, Any]) -> str:
+    remaining = s["items_total"] - s["items_done"]
+    if remaining == 0:
+        return "ETA: complete"
+    if s["eta_seconds"] is None:
+        return f"ETA: unknown ({remaining} item(s) left, no timing yet)"
+    return (f"ETA (remaining {remaining} items x {s['mean_seconds_per_item']:.3g} s / {s['latest_n_ranks']} rank(s) "
+            f"of the latest launch {s['latest_launch'] or '?'}): {_duration(s['eta_seconds'])}")
+
+
+def format_status(s: dict[str, Any]) -> str:
+    """The text ``compsep-hpc status`` prints from :func:`status_summary`."""
+    lines = [f"run {s['run_name']} in {s['run_dir']} (config {s['config_sha256'][:12]}, "
+             f"package {s['package_version'] or '?'})", f"items done: {s['items_done']} / {s['items_total']}"]
+    lines += [f"  {region:<10} {r['done']:>7} / {r['total']}" for region, r in s["regions"].items()]
+    lines.append(_failures("unconverged realizations", s["unconverged_items"]))
+    b = s["at_bound"]
+    lines.append("parameters on a bound: -" if b is None else
+                 f"parameters on a bound over {b['noise_fits']} noise fits: "
+                 + ", ".join(f"{p} {b[p]}" for p in PARAMETERS) + f" (fits with any: {b['fits_with_any']})")
+    lines.append(_failures("unconverged systematic fit", s["systematic_unconverged_items"]))
+    lines.append(f"record files: {s['record_files']}, written by {s['ranks_seen']} rank(s) over {s['launches']} launch(es)")
+    mean_s = s["mean_seconds_per_item"]
+    lines.append("mean time per item: " + ("-" if mean_s is None else f"{mean_s:.3g} s (one rank)"))
+    lines.append(_eta(s))
+    return "\n".join(lines)
+
+
+def run_status(run_dir: str | os.PathLike) -> str:
+    """The status text of a run folder."""
+    return format_status(status_summary(run_dir))

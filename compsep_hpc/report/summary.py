@@ -1,0 +1,68 @@
+"""The human summary of a selection: what ``compsep-hpc reduce`` prints and ``summary.txt`` holds."""
+
+from __future__ import annotations
+
+from compsep_hpc.report.items_table import AT_BOUND
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
+def _unconverged_note(n_unconverged: int) -> str:
+    return f"; {n_unconverged} fit(s) unconverged" if n_unconverged else ""
+
+
+def _combined_r_lines(comb: dict | None, title: str) -> list[str]:
+    """The summary lines of one stitched combination's r figures (none when it is absent)."""
+    if comb is None:
+        return []
+    lines = [f"{title} (stitched, f_sky {comb['fsky']:.3f}): r_hat {_fmt(comb['r_hat'])}, "
+             f"sigma_r {_fmt(comb['sigma_r'])}, r_upper {_fmt(comb['r_upper'])}, r_95 {_fmt(comb['r_95'])}"]
+    if "r_upper_holdout" in comb:
+        lines.append(f"  on the held-out realizations: r_hat {_fmt(comb['r_hat_holdout'])}, "
+                     f"r_upper {_fmt(comb['r_upper_holdout'])}")
+    return lines
+
+
+def _bounds(choice: dict) -> str:
+    """Mean parameters on a bound per family of a pick, ``beta_dust/temp_dust/beta_synch``."""
+    values = [choice.get(k) for k in AT_BOUND]
+    return "/".join("-" if v is None else f"{v:.3g}" for v in values)
+
+
+def format_selection(selection: dict) -> str:
+    """A short human summary of a selection (what ``compsep-hpc reduce`` prints)."""
+    crit = selection["criterion"]
+    key = "min_r_upper" if crit == "r_upper" else "min_variance"
+    lines = [f"run {selection.get('run_name', '?')} (config {selection['config_sha256'][:12]}), "
+             f"criterion {crit}: {selection['n_items_done']}/{selection['n_items_total']} items done; "
+             "excl: items with an unconverged fit; at bound: mean parameters on a bound per fit "
+             "(beta_dust/temp_dust/beta_synch)"]
+    head = f"{'region':<10} {'done':>9} {'excl':>5} {'K_beta_dust':>11} {'K_temp_dust':>11} {'K_beta_synch':>12}"
+    lines.append(head + f" {'cmb_mse [uK^2]':>15} {'cmb_variance':>13} {'r_upper':>10} {'item':>6} {'at bound':>9}")
+    for region, info in selection["regions"].items():
+        done = f"{info['n_items_done']}/{info['n_items_total']}"
+        s = info[key]
+        if s is None:
+            lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5}   no usable item")
+            continue
+        lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
+                     f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} {_fmt(s.get('cmb_variance')):>13} "
+                     f"{_fmt(s.get('r_upper')):>10} {s['item_id']:>6} {_bounds(s):>9}")
+        base = info.get("multires_baseline")
+        if base is not None:
+            lines.append(f"{'':<10} {'baseline':>9} {'':>5} {base['K_beta_dust']:>11} {base['K_temp_dust']:>11} "
+                         f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
+                         f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
+                         f" {_bounds(base):>9}  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
+    for key, title in (("min_r_upper", "combined min_r_upper selections"),
+                       ("multires_baseline", "combined multires baselines")):
+        lines += _combined_r_lines(selection["combined"].get(key), title)
+    comb = selection["combined"]["min_variance"]
+    lines.append("combined (pixel-weighted cmb_variance over all regions): "
+                 + ("- (a region has no usable item)" if comb is None else f"{comb['cmb_variance']:.6g} uK^2"))
+    missing = selection["n_items_total"] - selection["n_items_done"]
+    if missing:
+        lines.append(f"note: {missing} item(s) not done yet; the selection covers completed items only")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Cosmology from the recovered CMB: residual BB spectra, r, and each item's figures."""

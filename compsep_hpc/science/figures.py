@@ -1,0 +1,127 @@
+r"""Figures of one item from its recovered CMB maps: variance, error, residual BB spectra and r.
+numpy + healpy, no I/O; every figure of an item is computed here and nowhere else (the record's
+field names, units and shapes are in store/records.py).
+
+Per realization: ``spatial_variance``, the variance over the region's pixels of the recovered CMB,
+averaged over Q and U, uK^2. For a subset of noise realizations (the in-sample set, or the
+held-out set):
+
+- ``cmb_variance`` (physics.md Eq. 9): :math:`\langle \mathrm{Var}_i[\hat s^{(i)}_{CMB}(p)] \rangle_p`,
+  variance over realizations (ddof=0) per pixel and Stokes component, averaged, uK^2;
+- ``cmb_mse``: :math:`\langle (\hat s^{(i)}_{CMB}(p) - s_{CMB}(p))^2 \rangle_{i,p}`, uK^2: Eq. 9 plus
+  the squared foreground bias. Eq. 9 alone cannot see a bias that is the same in every
+  realization (it grows monotonically with the patch counts), so the selection minimises this;
+- residual BB spectra on the apodized region (spectra.residual_spectra); no pixel window is
+  divided out because the skies are synthesised at the run nside by ``alm2map`` (point-sampled,
+  band-limited maps carry no pixel window, like the CAMB templates):
+  ``cl_total`` (mean over realizations of C_ell(s_hat_i - s_true)), ``cl_systematic`` (C_ell of
+  the foreground-only fit's CMB) and ``cl_statistical`` = total - systematic, uK^2;
+- r from physics.md's likelihood with C_obs = r_in C_tensor + C_lens + cl_total and the model
+  r C_tensor + C_lens + max(cl_statistical, 0), over [lmin, lmax], f_sky = <w^2>^2 / <w^4>.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from compsep_hpc.science.config import SpectraConfig
+from compsep_hpc.science.r_estimation import RResult, estimate_r
+from compsep_hpc.science.spectra import fsky_factors, residual_spectra
+
+
+class CmbTemplates(NamedTuple):
+    """BB templates in uK^2 (C_ell, ell = 0..lmax): tensor at r = 1 and lensing."""
+
+    tensor: np.ndarray
+    lensing: np.ndarray
+
+
+class RegionGeometry(NamedTuple):
+    """A region's pixels (RING), its apodized weights (npix) and the f_sky of the r likelihood."""
+
+    pixels: np.ndarray
+    weights: np.ndarray
+    fsky: float
+
+
+def region_geometry(pixels: np.ndarray, weights: np.ndarray) -> RegionGeometry:
+    w2, w4 = fsky_factors(weights)
+    return RegionGeometry(np.asarray(pixels), np.asarray(weights), w2**2 / w4)
+
+
+def cmb_variance(cmb_maps: np.ndarray) -> float:
+    """Eq. 9: variance over realizations of ``cmb_maps`` (n, 2, n_pix), mean over pixels and Q/U, uK^2."""
+    return float(np.mean(np.var(cmb_maps, axis=0)))
+
+
+def cmb_mse(cmb_maps: np.ndarray, true_cmb: np.ndarray) -> float:
+    """Mean square error of ``cmb_maps`` (n, 2, n_pix) against ``true_cmb`` (2, n_pix), uK^2."""
+    return float(np.mean((cmb_maps - true_cmb) ** 2))
+
+
+def spatial_variance(cmb_maps: np.ndarray) -> np.ndarray:
+    """Per realization, the variance over pixels of ``cmb_maps`` (n, 2, n_pix), mean of Q and U, uK^2."""
+    return np.mean(np.var(cmb_maps, axis=2), axis=1)
+
+
+def r_figures(
+    cl_total: np.ndarray, cl_statistical: np.ndarray, templates: CmbTemplates, fsky: float,
+    spectra: SpectraConfig, r_in: float,
+) -> RResult:
+    """r_hat, sigma_r, r_upper, r_95 from the total and statistical residual spectra.
+
+    The statistical residual enters the model spectrum clipped at zero: total - systematic is a
+    noisy difference that can dip below zero at some multipoles with few realizations.
+    """
+    return estimate_r(cl_total, np.clip(cl_statistical, 0.0, None), templates.tensor, templates.lensing, fsky,
+                      r_in=r_in, lmin=spectra.lmin, lmax=spectra.lmax)
+
+
+def subset_figures(
+    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float,
+) -> dict[str, np.ndarray | float]:
+    """Figures of the realizations ``cmb_maps`` (n, 2, n_pix) of one item (see module docstring)."""
+    cls = residual_spectra(cmb_maps, true_cmb, systematic_cmb, geometry.pixels, nside, geometry.weights,
+                           lmax=spectra.lmax, lmin=spectra.lmin)
+    r = r_figures(cls["total"], cls["statistical"], templates, geometry.fsky, spectra, r_in)
+    return {
+        "cmb_variance": cmb_variance(cmb_maps),
+        "cmb_mse": cmb_mse(cmb_maps, true_cmb),
+        "cl_total": cls["total"],
+        "cl_statistical": cls["statistical"],
+        "cl_systematic": cls["systematic"],
+        "r_hat": r.r_hat,
+        "sigma_r": r.sigma_r,
+        "r_upper": r.r_upper,
+        "r_95": r.r_95,
+    }
+
+
+def split_figures(
+    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
+) -> dict[str, np.ndarray | float]:
+    """:func:`subset_figures` of the in-sample realizations (all but the last ``holdout``) and,
+    when ``holdout`` > 0, of the held-out ones with the suffix ``_holdout`` (the systematic
+    spectrum does not depend on noise and is given once)."""
+    n_in = cmb_maps.shape[0] - holdout
+    subsets = {"": slice(0, n_in)}
+    if holdout:
+        subsets["_holdout"] = slice(n_in, None)
+    out: dict[str, np.ndarray | float] = {}
+    for suffix, rows in subsets.items():
+        figures = subset_figures(cmb_maps[rows], true_cmb, systematic_cmb, geometry, nside, templates, spectra, r_in)
+        out.update({f"{k}{suffix}": v for k, v in figures.items() if not (suffix and k == "cl_systematic")})
+    return out
+
+
+def item_figures(
+    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
+) -> dict[str, np.ndarray | float]:
+    """Every figure of one item: ``spatial_variance`` of all realizations and :func:`split_figures`."""
+    return {"spatial_variance": spatial_variance(cmb_maps),
+            **split_figures(cmb_maps, true_cmb, systematic_cmb, geometry, nside, templates, spectra, r_in, holdout)}

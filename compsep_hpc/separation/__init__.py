@@ -1,0 +1,1 @@
+"""Component separation: the spectral likelihood, its fits (Newton, L-BFGS) and one configuration's evaluation."""

@@ -1,0 +1,64 @@
+"""Observed data of one region: the sky's band maps cut to the region, plus noise realizations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from compsep_hpc.model.instrument import Instrument
+from compsep_hpc.model.noise import noise_realizations
+from compsep_hpc.separation.likelihood import SpectralModel
+from compsep_hpc.sky.maps import SkyMaps
+
+
+@dataclass(frozen=True)
+class RegionData:
+    """Everything the fits of one region need; maps in uK_CMB, RING pixels of the region.
+
+    ``data`` (n_real, n_freq, 2, n_pix): sky + noise per realization; ``cmb`` (2, n_pix): the
+    true CMB; ``foregrounds`` (n_freq, 2, n_pix): the noiseless foreground-only sky;
+    ``realization_ids`` (n_real,): the noise realization index of each row of ``data``.
+    """
+
+    name: str
+    pixels: np.ndarray
+    data: np.ndarray
+    cmb: np.ndarray
+    foregrounds: np.ndarray
+    realization_ids: np.ndarray
+
+
+def region_data(
+    sky: SkyMaps,
+    instrument: Instrument,
+    name: str,
+    pixels: np.ndarray,
+    noise_seed: int,
+    realization_ids: Sequence[int],
+) -> RegionData:
+    """Cut the sky to ``pixels`` and add the noise realizations ``realization_ids`` (seeded)."""
+    pixels = np.asarray(pixels, dtype=np.int64)
+    signal = sky.frequency_maps[:, :, pixels]
+    noise = noise_realizations(instrument, sky.nside, noise_seed, realization_ids, pixels)
+    return RegionData(
+        name=name,
+        pixels=pixels,
+        data=signal[None] + noise,
+        cmb=sky.cmb[:, pixels],
+        foregrounds=sky.foregrounds[:, :, pixels],
+        realization_ids=np.asarray(realization_ids, dtype=np.int64),
+    )
+
+
+def spectral_model(instrument: Instrument, nside: int, nu_dust: float, nu_synch: float) -> SpectralModel:
+    """The likelihood's static model: bands, white-noise N^-1 per band (uK^-2), SED references."""
+    sigma = instrument.noise_sigma(nside)
+    return SpectralModel(
+        frequencies=jnp.asarray(instrument.frequencies, dtype=float),
+        inv_noise_var=jnp.asarray(1.0 / sigma**2),
+        nu_dust=float(nu_dust),
+        nu_synch=float(nu_synch),
+    )

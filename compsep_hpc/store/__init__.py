@@ -1,0 +1,1 @@
+"""What goes to disk: atomic writes, the run folder, the record schema, checkpoints, simulations."""

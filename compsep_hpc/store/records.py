@@ -1,0 +1,112 @@
+"""The record of one grid item: every field with its units and shape, written once here.
+
+The launcher builds records with :func:`item_record`, the checkpoint writer stores
+:func:`record_units` as HDF5 attributes, and the reducer, ``items.csv`` and the plots read the
+fields by the names defined here. Shapes: ``n_real`` noise realizations (in-sample plus
+held-out), ``K_p`` patches of parameter ``p``, ``lmax`` of the run's ``spectra`` section.
+Figures without suffix are over the in-sample realizations, those with ``_holdout`` over the
+held-out ones (runs with ``noise.holdout`` > 0).
+
+No JAX and no healpy here: ``status`` reads records with this module alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
+
+UK2 = "uK_CMB^2"
+CL_BB = "uK_CMB^2 (C_ell BB, ell = 0..lmax)"
+PARAMETER_UNITS = {"beta_dust": "", "temp_dust": "K", "beta_synch": ""}
+
+
+class RecordField(NamedTuple):
+    """One field of a record: ``units`` ('' when dimensionless), ``shape`` and a description."""
+
+    name: str
+    units: str
+    shape: str
+    description: str
+
+
+def _fields() -> tuple[RecordField, ...]:
+    f = RecordField
+    identity = (f("region", "", "()", "region name (str)"), f("strategy", "", "()", "kmeans or multires (str)"),
+                *(f(k, "", "()", f"grid value of {p}: patch count or patch nside") for k, p in zip(PATCH_KEYS, PARAMETERS)))
+    fit = (
+        f("n_patches", "", "(3,)", "patches per parameter"), f("likelihood", "", "()", "compressed or pixel (str)"),
+        f("n_cells", "", "()", "joint cells of the three partitions"),
+        f("nll", "", "(n_real,)", "negative log-likelihood at the fit"), f("iterations", "", "(n_real,)", "fit iterations"),
+        f("converged", "", "(n_real,)", "fit converged (bool)"), f("n_unconverged", "", "()", "noise fits not converged"),
+        f("n_at_bound", "", "(n_real, 3)", "parameters on a bound per family"),
+        f("spatial_variance", UK2, "(n_real,)", "variance over the region of the recovered CMB, mean of Q and U"),
+        f("systematic_nll", "", "()", "NLL of the foreground-only fit"),
+        f("systematic_iterations", "", "()", "iterations of the foreground-only fit"),
+        f("systematic_converged", "", "()", "foreground-only fit converged (bool)"),
+        f("systematic_n_at_bound", "", "(3,)", "parameters on a bound in the foreground-only fit"),
+        f("systematic_cmb_power", UK2, "()", "mean square of the foreground-only fit's CMB"),
+        *(f(f"{p}_mean", PARAMETER_UNITS[p], f"(K_{p},)", f"mean over realizations of {p} per patch") for p in PARAMETERS),
+        *(f(f"{p}_std", PARAMETER_UNITS[p], f"(K_{p},)", f"std over realizations of {p} per patch") for p in PARAMETERS),
+        *(f(f"systematic_{p}", PARAMETER_UNITS[p], f"(K_{p},)", f"{p} per patch, foreground-only fit") for p in PARAMETERS),
+        f("seconds", "s", "()", "wall time of the item on its rank"), f("package_version", "", "()", "compsep-hpc version (str)"),
+    )
+    return identity + fit + FIGURE_FIELDS + tuple(
+        f(x.name + HOLDOUT, x.units, x.shape, x.description + ", held-out realizations")
+        for x in FIGURE_FIELDS if x.name != "cl_systematic")
+
+
+HOLDOUT = "_holdout"
+FIGURE_FIELDS = (
+    RecordField("cmb_variance", UK2, "()", "Eq. 9: variance over realizations of the recovered CMB, mean over pixels and Q/U"),
+    RecordField("cmb_mse", UK2, "()", "mean square error of the recovered CMB against the truth"),
+    RecordField("cl_total", CL_BB, "(lmax+1,)", "mean over realizations of the residual BB spectrum"),
+    RecordField("cl_statistical", CL_BB, "(lmax+1,)", "cl_total - cl_systematic"),
+    RecordField("cl_systematic", CL_BB, "(lmax+1,)", "BB spectrum of the foreground-only fit's CMB"),
+    RecordField("r_hat", "", "()", "maximum-likelihood r"),
+    RecordField("sigma_r", "", "()", "68 % upper width of the r likelihood"),
+    RecordField("r_upper", "", "()", "r_hat + sigma_r"),
+    RecordField("r_95", "", "()", "95 % upper limit on r"),
+)
+R_FIELDS = ("r_hat", "sigma_r", "r_upper", "r_95")
+SPECTRA_FIELDS = ("cl_total", "cl_statistical", "cl_systematic")
+RECORD_FIELDS: dict[str, RecordField] = {x.name: x for x in _fields()}
+
+
+def record_units() -> dict[str, str]:
+    """Units of every dimensioned field, for the writer's HDF5 attributes."""
+    return {name: x.units for name, x in RECORD_FIELDS.items() if x.units}
+
+
+def check_record(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` unchanged; ValueError on a field the schema does not define."""
+    unknown = sorted(set(record) - set(RECORD_FIELDS) - {"item_id"})
+    if unknown:
+        raise ValueError(f"record fields not in the schema (store/records.py): {', '.join(unknown)}")
+    return record
+
+
+def item_record(item: Any, result: Any, figures: dict, seconds: float, package_version: str) -> dict[str, Any]:
+    """The record of one item: ``item`` a grid.work.WorkItem, ``result`` a
+    separation.evaluate.ConfigurationResult, ``figures`` science.figures.item_figures' output."""
+    fit, sys = result.fit, result.systematic
+    record = {
+        "region": item.region, "strategy": item.strategy,
+        **{key: int(v) for key, v in zip(PATCH_KEYS, item.grid_values)},
+        "n_patches": np.asarray(result.n_patches, dtype=np.int64), "likelihood": result.likelihood,
+        "n_cells": int(result.n_cells), "nll": fit.nll, "iterations": fit.iterations.astype(np.int64),
+        "converged": fit.converged.astype(bool), "n_unconverged": int(np.sum(~fit.converged)),
+        "n_at_bound": np.asarray(fit.n_at_bound, dtype=np.int64),
+        "systematic_nll": float(sys.nll), "systematic_iterations": int(sys.iterations),
+        "systematic_converged": bool(sys.converged),
+        "systematic_n_at_bound": np.asarray(sys.n_at_bound, dtype=np.int64),
+        "systematic_cmb_power": float(result.systematic_cmb_power), "seconds": float(seconds),
+        "package_version": package_version, **figures,
+    }
+    for p in PARAMETERS:
+        record[f"{p}_mean"] = fit.params[p].mean(axis=0)
+        record[f"{p}_std"] = fit.params[p].std(axis=0)
+        record[f"systematic_{p}"] = sys.params[p]
+    return check_record(record)

@@ -1,0 +1,124 @@
+"""The run folder contract: the resolved config and its hash live in the folder, and a folder of
+another config is refused before anything is written.
+
+Layout of ``DIR``: ``config.yaml`` (the resolved config), ``run.json`` (hash, package version,
+creation time), ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run),
+``checkpoints/`` (records, see checkpoint.py), ``logs/`` (one log per rank and
+launch), and, after ``reduce``, ``selection.json``, ``items.csv`` and ``plots/``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from compsep_hpc import __version__
+from compsep_hpc.config import RunConfig, parse_config
+from compsep_hpc.errors import RunFolderError
+from compsep_hpc.store.atomic import atomic_path, write_atomic
+
+CONFIG_FILE = "config.yaml"
+META_FILE = "run.json"
+TEMPLATES_FILE = "cmb_templates.npz"
+
+
+def config_yaml(config: RunConfig) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def _is_skeleton(run_dir: Path) -> bool:
+    """True for an empty folder, or one left by a create_run_folder killed before run.json: only
+    config.yaml, empty checkpoints/ and logs/, and temporary files of the atomic writes."""
+    for entry in run_dir.iterdir():
+        if entry.name in ("checkpoints", "logs") and entry.is_dir() and not any(entry.iterdir()):
+            continue
+        if entry.name == CONFIG_FILE or entry.name.startswith((f".{CONFIG_FILE}.", f".{META_FILE}.")):
+            continue
+        return False
+    return True
+
+
+def check_run_folder(config: RunConfig, run_dir: str | Path) -> bool:
+    """True when ``run_dir`` already holds this config's run, False when it is absent or empty.
+
+    Raises RunFolderError for a folder of another config, or a non-empty folder that is no run
+    folder. Reads only.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return False
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir} exists and is not a folder")
+    meta = run_dir / META_FILE
+    if not meta.exists():
+        if not _is_skeleton(run_dir):
+            raise RunFolderError(f"{run_dir} is not empty and holds no compsep-hpc run; choose another --output")
+        return False
+    try:
+        stored = json.loads(meta.read_text())["config_sha256"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunFolderError(f"{meta} is unreadable; the folder is left untouched") from exc
+    if stored != config.sha256():
+        raise RunFolderError(
+            f"{run_dir} holds results of another config (sha256 {stored[:12]}, this one "
+            f"{config.sha256()[:12]}); use another --output or the original config"
+        )
+    return True
+
+
+def create_run_folder(config: RunConfig, run_dir: str | Path) -> None:
+    """Write config.yaml and run.json once (no-op when the folder already holds this run)."""
+    run_dir = Path(run_dir)
+    if check_run_folder(config, run_dir):
+        return
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (run_dir / "logs").mkdir(exist_ok=True)
+    write_atomic(run_dir / CONFIG_FILE, config_yaml(config))
+    meta = {
+        "name": config.name,
+        "config_sha256": config.sha256(),
+        "package_version": __version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_atomic(run_dir / META_FILE, json.dumps(meta, indent=2) + "\n")
+
+
+def load_run_folder(run_dir: str | Path) -> tuple[RunConfig, dict]:
+    """The config and metadata stored in a run folder (for status and reduce)."""
+    run_dir = Path(run_dir)
+    try:
+        raw = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
+        meta = json.loads((run_dir / META_FILE).read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise RunFolderError(f"{run_dir} is not a compsep-hpc run folder (no readable {CONFIG_FILE}/{META_FILE})") from exc
+    config = parse_config(raw, str(run_dir / CONFIG_FILE))
+    if config.sha256() != meta.get("config_sha256"):
+        raise RunFolderError(f"{run_dir}: config.yaml does not match the hash in {META_FILE}")
+    return config, meta
+
+
+def write_templates(run_dir: str | Path, tensor, lensing) -> None:
+    """Store the run's BB templates (uK^2 C_ell, tensor at r = 1 and lensing) once, atomically."""
+    import numpy as np
+
+    path = Path(run_dir) / TEMPLATES_FILE
+    if path.exists():
+        return
+    with atomic_path(path) as tmp:
+        np.savez(tmp, tensor=np.asarray(tensor), lensing=np.asarray(lensing),
+                 units=np.array("uK_CMB^2, C_ell BB, ell = 0..lmax"), package_version=np.array(__version__))
+
+
+def read_templates(run_dir: str | Path):
+    """The run's stored (tensor, lensing) templates, or None when the run has none yet."""
+    import numpy as np
+
+    path = Path(run_dir) / TEMPLATES_FILE
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        return f["tensor"], f["lensing"]
