@@ -211,7 +211,3 @@ def region_pixels(name: str, nside: int, *, mask_file: str | None = None,
     mask = region_mask(name, nside, mask_file=mask_file, foreground_intensity=foreground_intensity)
     return np.flatnonzero(mask).astype(np.int64)
 
-
-def clear_cache() -> None:
-    """Forget every cached mask (e.g. after editing a mask file in place within a second)."""
-    _MASK_CACHE.clear()

@@ -5,7 +5,7 @@ progress (only completed records count, missing items are reported).
 Selection (criterion ``variance``): per region, the completed item of minimum ``cmb_mse``, the
 mean squared error of the recovered CMB (Eq. 9's variance over realizations plus the squared
 foreground bias; Eq. 9 alone grows with the patch counts because the bias is the same in every
-realization, see evaluate.py), among the items whose every noise realization converged and whose variance is
+realization, see science/figures.py), among the items whose every noise realization converged and whose variance is
 finite; the others are excluded, never scored, and counted in ``n_excluded_unconverged``. Ties go
 to the lowest item id. ``combined.min_variance.cmb_variance`` is the pixel-weighted mean of the
 selected regions' variances, sum_r n_pix_r sigma2_r / sum_r n_pix_r: Eq. 9's average over the

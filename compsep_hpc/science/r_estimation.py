@@ -115,17 +115,28 @@ def estimate_r(c_res_total: np.ndarray, c_stat: np.ndarray, c_tensor: np.ndarray
     lmax = min(c.size for c in specs) - 1 if lmax is None else int(lmax)
     if not 0 <= lmin <= lmax or fsky <= 0:
         raise ValueError(f"need 0 <= lmin <= lmax and fsky > 0, got {lmin}, {lmax}, {fsky}")
-    res, stat, ct, cl = (_band(c, lmin, lmax) for c in specs)
-    obs, base = r_in * ct + cl + res, cl + stat
+    res, stat, ct, cl = (c[: lmax + 1] for c in specs)
+    c_obs = r_in * ct + cl + res
+    obs, stat_band, ct_band, cl_band = (_band(c, lmin, lmax) for c in (c_obs, stat, ct, cl))
+    base = cl_band + stat_band
     a = 2.0 * np.arange(lmin, lmax + 1) + 1.0
-    if np.any(base <= 0) or np.any(ct < 0) or not np.any(ct > 0):
+    if np.any(base <= 0) or np.any(ct_band < 0) or not np.any(ct_band > 0):
         raise ValueError("need C_lens + C_stat > 0, C_tensor >= 0 and not all zero")
 
     def chi2(r: np.ndarray) -> np.ndarray:
-        model = np.asarray(r)[..., None] * ct + base
-        return fsky * np.sum(a * (obs / model + np.log(model)), axis=-1)
+        return neg2_log_likelihood(r, c_obs, ct, cl, stat, fsky, lmin, lmax)
 
-    r_max = 10.0 * np.sqrt(2.0 / (fsky * np.sum(a * (ct / base) ** 2)))  # 10 Fisher widths
+    r_max = 10.0 * np.sqrt(2.0 / (fsky * np.sum(a * (ct_band / base) ** 2)))  # 10 Fisher widths
+    grid, chi = _likelihood_grid(chi2, r_max, n_coarse, n_fine, delta)
+    r_hat = _exact_minimum(grid, chi, lambda r: _slope(r, obs, ct_band, base, a))
+    grid = np.union1d(grid, [r_hat])
+    chi = chi2(grid)
+    return _posterior_figures(grid, chi, np.exp(-0.5 * (chi - chi2(np.array(r_hat)))), r_hat)
+
+
+def _likelihood_grid(chi2, r_max: float, n_coarse: int, n_fine: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The grid of the module docstring and -2 ln L on it: r_max grown 4x until L falls by
+    ``delta`` at its end, then two refinements on the span where -2 ln L < min + delta."""
     for _ in range(64):
         grid = np.linspace(0.0, r_max, n_coarse)
         chi = chi2(grid)
@@ -137,20 +148,26 @@ def estimate_r(c_res_total: np.ndarray, c_stat: np.ndarray, c_tensor: np.ndarray
     for _ in range(2):  # two refinements: the second grid no longer depends on the coarse one
         grid = np.linspace(*_span(grid, chi, delta), n_fine)
         chi = chi2(grid)
+    return grid, chi
 
+
+def _exact_minimum(grid: np.ndarray, chi: np.ndarray, slope) -> float:
+    """The grid minimum refined by bisection on the slope when it is interior (machine precision)."""
     i = int(np.argmin(chi))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
     r_hat = float(grid[i])
-    if _slope(lo, obs, ct, base, a) < 0 < _slope(hi, obs, ct, base, a):
-        for _ in range(200):  # bisection on the slope: r_hat to machine precision
+    if slope(lo) < 0 < slope(hi):
+        for _ in range(200):
             mid = 0.5 * (lo + hi)
             if mid in (lo, hi):
                 break
-            lo, hi = (mid, hi) if _slope(mid, obs, ct, base, a) < 0 else (lo, mid)
+            lo, hi = (mid, hi) if slope(mid) < 0 else (lo, mid)
         r_hat = 0.5 * (lo + hi)
-    grid = np.union1d(grid, [r_hat])
-    chi = chi2(grid)
-    like = np.exp(-0.5 * (chi - chi2(np.array(r_hat))))
+    return r_hat
+
+
+def _posterior_figures(grid: np.ndarray, chi: np.ndarray, like: np.ndarray, r_hat: float) -> RResult:
+    """sigma_r, sigma_minus and r_95 from trapezoidal integrals of L on ``grid`` (which holds r_hat)."""
     cum = np.concatenate([[0.0], np.cumsum(0.5 * (like[1:] + like[:-1]) * np.diff(grid))])
     j = int(np.searchsorted(grid, r_hat))
     c_hat, total = cum[j], cum[-1]

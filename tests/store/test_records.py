@@ -1,0 +1,71 @@
+"""The record schema (store/records.py) covers every field the pipeline writes, with units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compsep_hpc.model.parameters import PARAMETERS
+from compsep_hpc.science.config import SpectraConfig
+from compsep_hpc.science.figures import CmbTemplates, item_figures, region_geometry
+from compsep_hpc.store.checkpoint import CheckpointWriter, read_records
+from compsep_hpc.store.records import (
+    HOLDOUT,
+    R_FIELDS,
+    RECORD_FIELDS,
+    SPECTRA_FIELDS,
+    check_record,
+    record_units,
+)
+
+NSIDE, LMAX = 8, 16
+
+
+def _figures(holdout: int) -> dict:
+    rng = np.random.default_rng(0)
+    pixels = np.arange(0, 12 * NSIDE**2, 3)
+    weights = np.zeros(12 * NSIDE**2)
+    weights[pixels] = 1.0
+    ell = np.arange(LMAX + 1)
+    templates = CmbTemplates(tensor=1e-4 / (1 + ell) ** 2, lensing=1e-6 * np.ones(LMAX + 1))
+    maps = rng.normal(size=(5, 2, pixels.size))
+    return item_figures(maps, np.zeros((2, pixels.size)), 0.1 * maps[0], region_geometry(pixels, weights), NSIDE,
+                        templates, SpectraConfig(lmin=2, lmax=LMAX), 0.0, holdout)
+
+
+@pytest.mark.parametrize("holdout", [0, 2])
+def test_every_item_figure_is_a_schema_field(holdout):
+    figures = _figures(holdout)
+    assert set(figures) <= set(RECORD_FIELDS)
+    assert check_record(figures) is figures
+    assert {f"{k}{HOLDOUT}" in figures for k in R_FIELDS} == {bool(holdout)}
+    for name in SPECTRA_FIELDS:
+        assert RECORD_FIELDS[name].shape == "(lmax+1,)" and np.shape(figures[name]) == (LMAX + 1,)
+
+
+def test_unknown_fields_are_refused():
+    with pytest.raises(ValueError, match="cmb_varience"):
+        check_record({"cmb_varience": 1.0})
+
+
+def test_units_and_descriptions_of_the_schema():
+    units = record_units()
+    assert units["cmb_variance"] == units["cmb_mse"] == units["systematic_cmb_power"] == "uK_CMB^2"
+    assert units["cmb_mse_holdout"] == "uK_CMB^2" and units["seconds"] == "s"
+    assert units["temp_dust_mean"] == units["systematic_temp_dust"] == "K" and "beta_dust_mean" not in units
+    assert all(f.description and f.shape.startswith("(") for f in RECORD_FIELDS.values())
+    assert {f"{p}_{s}" for p in PARAMETERS for s in ("mean", "std")} <= set(RECORD_FIELDS)
+
+
+def test_writer_stores_the_schema_units(tmp_path):
+    writer = CheckpointWriter(tmp_path, rank=0, n_ranks=1, launch_id="L", config_sha256="x", config_yaml="",
+                              package_version="0", units=record_units())
+    writer.append(0, check_record({"cmb_mse": 2.5, "temp_dust_mean": np.array([20.0, 21.0]), "region": "GAL020_U"}))
+    import h5py
+
+    (path,) = (tmp_path / "checkpoints").glob("records_*.h5")
+    with h5py.File(path, "r") as f:
+        assert f["items/0000000/cmb_mse"].attrs["units"] == "uK_CMB^2"
+        assert f["items/0000000/temp_dust_mean"].attrs["units"] == "K"
+    (rec,) = read_records(tmp_path)
+    assert rec["cmb_mse"] == 2.5 and rec["region"] == "GAL020_U"

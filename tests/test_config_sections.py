@@ -1,0 +1,61 @@
+"""Each config section has one parser whose defaults are its dataclass fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compsep_hpc.config import NoiseConfig, load_config, parse_config
+from compsep_hpc.config_fields import check_nside
+from compsep_hpc.errors import ConfigError
+from compsep_hpc.grid.config import GridConfig
+from compsep_hpc.partition.config import RegionsConfig
+from compsep_hpc.science.config import SpectraConfig
+from compsep_hpc.separation.config import FitConfig
+from compsep_hpc.sky.config import SkyConfig
+
+REPO = Path(__file__).resolve().parents[1]
+MINIMAL = {"sky": {"model": "synthetic"}, "regions": ["GAL020_U"],
+           "grid": {"beta_dust": [1], "temp_dust": [1], "beta_synch": [1]}}
+
+
+def test_omitted_sections_take_the_dataclass_defaults():
+    c = parse_config(MINIMAL)
+    assert c.fit == FitConfig() and c.noise == NoiseConfig() and c.sky == SkyConfig(model="synthetic")
+    assert c.regions == RegionsConfig(names=("GAL020_U",))
+    assert c.grid == GridConfig(beta_dust=(1,), temp_dust=(1,), beta_synch=(1,))
+    assert SpectraConfig().lmax is None  # resolved per run: 2 nside
+    assert c.spectra == SpectraConfig(lmin=2, lmax=2 * c.nside, apod_deg=None)
+    assert parse_config({**MINIMAL, "nside": 16}).spectra.lmax == 32
+
+
+@pytest.mark.parametrize("section", ["sky", "grid", "noise", "fit", "spectra"])
+def test_every_section_refuses_unknown_keys_by_name(section):
+    raw = {**MINIMAL, section: {**MINIMAL.get(section, {}), "bogus": 1}}
+    with pytest.raises(ConfigError, match=rf"unknown key\(s\) in '{section}': bogus"):
+        parse_config(raw)
+
+
+def test_the_stored_form_parses_to_the_same_config():
+    c = parse_config({**MINIMAL, "sky": {"model": "synthetic_clustered",
+                                          "true_patches": {"beta_dust": 2, "temp_dust": 1, "beta_synch": 1}}})
+    again = parse_config(c.to_dict())
+    assert again == c and again.sha256() == c.sha256()
+
+
+def test_the_demo_config_resolves_as_before_the_layout_change():
+    """The run id of configs/demo.yaml: a change of any default would change every stored run's id."""
+    assert load_config(REPO / "configs" / "demo.yaml").sha256().startswith("ecdf0fb14c20")
+
+
+@pytest.mark.parametrize("bad", [0, 3, 12, -4, True, 2.0, "8"])
+def test_one_nside_check_for_every_nside(bad):
+    with pytest.raises(ConfigError, match="power of two"):
+        check_nside(bad)
+    with pytest.raises(ConfigError, match="power of two"):
+        parse_config({**MINIMAL, "nside": bad})
+    if isinstance(bad, int) and bad > 0 and not isinstance(bad, bool):
+        with pytest.raises(ConfigError, match="grid.beta_dust patch nside must be a power of two"):
+            parse_config({**MINIMAL, "grid": {"beta_dust": [bad], "temp_dust": [0], "beta_synch": [0],
+                                              "strategy": "multires"}})
