@@ -38,11 +38,13 @@ def run_case(patches: str, n_real: int, method: str, nside: int, lbfgs_max_iter:
     import jax
     import numpy as np
 
-    jax.config.update("jax_enable_x64", True)
     from compsep_hpc.config import parse_config
-from compsep_hpc.separation.config import FitConfig
+    from compsep_hpc.precision import enable_float64
+    from compsep_hpc.separation.config import FitConfig
     from compsep_hpc.separation.evaluate import evaluate_configuration
     from compsep_hpc.grid.experiment import Experiment
+
+    enable_float64()
     from compsep_hpc.grid.work import multires_baseline_nsides
 
     multires = patches == "multires"
@@ -55,10 +57,10 @@ from compsep_hpc.separation.config import FitConfig
     labels = exp.labels("GAL020", counts, "multires" if multires else "kmeans")
     fit = FitConfig(method=method, max_iter=lbfgs_max_iter if method == "lbfgs" else FitConfig.max_iter)
     t0 = time.perf_counter()
-    evaluate_configuration(region, labels, exp.model, fit)
+    evaluate_configuration(region, labels, exp.model, fit, keep_maps=False)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = evaluate_configuration(region, labels, exp.model, fit)
+    result = evaluate_configuration(region, labels, exp.model, fit, keep_maps=False)
     jax.block_until_ready(result.fit.nll)
     second = time.perf_counter() - t0
     return {

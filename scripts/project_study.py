@@ -37,11 +37,13 @@ def main() -> None:
     import jax
     import numpy as np
 
-    jax.config.update("jax_enable_x64", True)
     from compsep_hpc.config import parse_config
-from compsep_hpc.separation.config import FitConfig
+    from compsep_hpc.precision import enable_float64
+    from compsep_hpc.separation.config import FitConfig
     from compsep_hpc.separation.evaluate import evaluate_configuration
     from compsep_hpc.grid.experiment import Experiment
+
+    enable_float64()
 
     study = load_config_dict()
     raw = {**study, "sky": {"model": "synthetic", "seed": 0}, "noise": {"realizations": args.realizations},
@@ -54,9 +56,9 @@ from compsep_hpc.separation.config import FitConfig
     for region_name, counts in SAMPLE:
         region = exp.region_data(region_name)
         labels = exp.labels(region_name, counts)
-        evaluate_configuration(region, labels, exp.model, fit)
+        evaluate_configuration(region, labels, exp.model, fit, keep_maps=False)
         t0 = time.perf_counter()
-        result = evaluate_configuration(region, labels, exp.model, fit)
+        result = evaluate_configuration(region, labels, exp.model, fit, keep_maps=False)
         seconds = (time.perf_counter() - t0) / args.realizations
         per_fit.append(seconds)
         print(f"| {region_name} | {counts} | {len(region.pixels)} | {result.n_cells} | "
