@@ -39,11 +39,15 @@ and the row for n realizations times its first n fits; ``--furax-budget SECONDS`
 that would end past the budget, and the counts actually fitted are reported (the line before the
 last one says so, with the ratio against compsep-hpc at 10 realizations too).
 
-The peer runs in a separate environment (this script installs nothing and imports no furax code;
-the furax-cs side is a self-contained snippet written to a temporary directory and run with
-``--furax-python``, its inputs passed through an ``.npz`` file). furax-cs 0.1.1 (newest on PyPI)
-needs a furax from git (the ``_in_structure`` keyword was removed from furax on 2026-03-02 and
-``analytical_gradient`` added on 2025-12-30); commit e9ad33f of CMBSciPol/furax works::
+The peer runs in a separate environment: this script installs nothing and imports no furax code.
+The furax-cs side is ``scripts/furax_worker.py``, run with ``--furax-python``; it imports no
+compsep_hpc, and its inputs (data, labels, noise, parameter names, start, bounds, SED references)
+come through an ``.npz`` file written by ``scripts/furax_ours.py``, compsep-hpc's side (problem,
+fit, scoring). ``scripts/furax_compare.py`` computes the gaps and ratios and prints the report.
+
+furax-cs 0.1.1 (newest on PyPI) needs a furax from git (the ``_in_structure`` keyword was removed
+from furax on 2026-03-02 and ``analytical_gradient`` added on 2025-12-30); commit e9ad33f of
+CMBSciPol/furax works (with jax 0.10.2 as pip resolves it)::
 
     git clone --no-checkout https://github.com/CMBSciPol/furax /tmp/furax-src
     git -C /tmp/furax-src checkout e9ad33f
@@ -72,221 +76,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 
-PARAMETERS = ("beta_dust", "temp_dust", "beta_synch")
-FURAX_NAMES = {"beta_dust": "beta_dust", "temp_dust": "temp_dust", "beta_synch": "beta_pl"}
-FURAX_NU_DUST = 160.0  # GHz, furax-cs kmeans-model's dust_nu0
-FURAX_NU_SYNCH = 20.0  # GHz, furax-cs kmeans-model's synchrotron_nu0
-
-# The furax-cs side: self-contained, run by --furax-python; imports only furax / furax-cs / jax.
-FURAX_WORKER = textwrap.dedent(
-    r'''
-    import json, os, resource, sys, time
-    os.environ["EQX_ON_ERROR"] = "nan"  # as furax-cs's kmeans-model sets it
-    import numpy as np
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-    import lineax as lx
-    from functools import partial
-    from furax import Config
-    from furax.obs import negative_log_likelihood
-    from furax.obs.operators import NoiseDiagonalOperator
-    from furax.obs.stokes import Stokes
-    from furax_cs import minimize
-
-    inp = np.load(sys.argv[1])
-    n_real = int(sys.argv[2])
-    use_vmap = sys.argv[3] == "vmap"
-    out_path = sys.argv[4]
-    budget = float(sys.argv[5]) if len(sys.argv) > 5 else float("inf")  # seconds, for-loop mode only
-    data = jnp.asarray(inp["data"][:n_real])  # (n_real, n_freq, 2, n_pix), uK_CMB
-    nu = jnp.asarray(inp["nu"])
-    var = jnp.asarray(inp["sigma"]) ** 2  # uK^2 per band
-    labels = inp["labels"]
-    max_iter = int(inp["max_iter"])
-    names = ("beta_dust", "temp_dust", "beta_pl")
-    counts = {k: int(labels[i].max()) + 1 for i, k in enumerate(names)}
-    patch_indices = {k + "_patches": jnp.asarray(labels[i], dtype=jnp.int64) for i, k in enumerate(names)}
-    tree = lambda v: {k: jnp.full((counts[k],), float(v[i])) for i, k in enumerate(names)}
-    guess, lower, upper = tree(inp["start"]), tree(inp["lower"]), tree(inp["upper"])
-    nll_fn = partial(negative_log_likelihood, dust_nu0=float(inp["nu_dust"]),
-                     synchrotron_nu0=float(inp["nu_synch"]), analytical_gradient=True)
-
-    def operands(q, u):
-        d = Stokes.from_stokes(q, u)
-        # furax_cs.generate_noise_operator's N: per-band variances, shape (n_freq, 1) per Stokes
-        N = NoiseDiagonalOperator(Stokes.from_stokes(var[:, None], var[:, None]), _in_structure=d.structure)
-        return d, N
-
-    def single_run(q, u):
-        d, N = operands(q, u)
-        params, state = minimize(
-            fn=nll_fn, init_params=guess, solver_name="optax_lbfgs", max_iter=max_iter,
-            atol=1e-18, rtol=1e-18, lower_bound=lower, upper_bound=upper, precondition=False,
-            solver_options={"linesearch": "backtracking"}, nu=nu, N=N, d=d, patch_indices=patch_indices,
-        )
-        nll = nll_fn(params, nu=nu, N=N, d=d, patch_indices=patch_indices)
-        return params, state.iter_num, nll
-
-    def nll_at(params, q, u):
-        d, N = operands(q, u)
-        return nll_fn(params, nu=nu, N=N, d=d, patch_indices=patch_indices)
-
-    q, u = data[:, :, 0, :], data[:, :, 1, :]
-    report = {"n_real": n_real, "mode": "vmap" if use_vmap else "loop", "device": str(jax.devices()[0])}
-    with Config(solver=lx.CG(atol=1e-10, rtol=1e-6, max_steps=1000)):
-        fn = jax.jit(jax.vmap(single_run)) if use_vmap else jax.jit(single_run)
-        args = (q, u) if use_vmap else (q[0], u[0])
-        t0 = time.perf_counter()
-        compiled = fn.lower(*args).compile()
-        report["compile_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        if use_vmap:
-            params, iters, nll = jax.block_until_ready(compiled(q, u))
-        else:
-            outs, report["cumulative_s"] = [], []
-            for i in range(n_real):
-                elapsed = time.perf_counter() - t0
-                if i and elapsed + elapsed / i > budget:  # the next fit would end past the budget
-                    print(f"furax-cs: time budget {budget:.0f} s reached after {i} fits", file=sys.stderr, flush=True)
-                    break
-                outs.append(jax.block_until_ready(compiled(q[i], u[i])))
-                report["cumulative_s"].append(time.perf_counter() - t0)
-                print(f"furax-cs realization {i}: {report['cumulative_s'][-1]:.1f} s", file=sys.stderr, flush=True)
-            params, iters, nll = jax.tree.map(lambda *x: jnp.stack(x), *outs)
-            n_real = report["n_real"] = len(outs)
-            q, u = q[:n_real], u[:n_real]
-        report["run_s"] = time.perf_counter() - t0
-        eval_nll = jax.jit(jax.vmap(nll_at))
-        report["furax_nll_at_start"] = np.asarray(eval_nll(jax.tree.map(lambda x: jnp.broadcast_to(x, (n_real,) + x.shape), guess), q, u)).tolist()
-        if "ours_beta_dust" in inp.files:
-            ours = {k: jnp.asarray(inp["ours_" + k][:n_real]) for k in names}
-            report["furax_nll_at_ours"] = np.asarray(eval_nll(ours, q, u)).tolist()
-    report["iterations"] = np.asarray(iters).tolist()
-    report["furax_nll"] = np.asarray(nll).tolist()
-    report["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    np.savez(out_path, **{k: np.asarray(v) for k, v in params.items()})
-    print(json.dumps(report))
-    '''
-)
+HERE = os.path.dirname(os.path.abspath(__file__))
+FURAX_WORKER = os.path.join(HERE, "furax_worker.py")  # run with --furax-python
 
 
-def build_problem(args) -> dict:
-    """The shared problem, from compsep_hpc, as plain numpy arrays."""
-    import numpy as np
-
-    from compsep_hpc.config import parse_config
-from compsep_hpc.separation.config import FitConfig
-    from compsep_hpc.grid.experiment import Experiment
-
-    config = parse_config({
-        "name": "bench_vs_furax", "nside": args.nside, "sky": {"model": "synthetic", "seed": 0},
-        "regions": [args.region],
-        "grid": {"beta_dust": [args.patches[0]], "temp_dust": [args.patches[1]], "beta_synch": [args.patches[2]]},
-        "noise": {"realizations": max(args.realizations)},
-    })
-    exp = Experiment(config)
-    region = exp.region_data(args.region)
-    labels = exp.labels(args.region, tuple(args.patches))
-    fit = FitConfig()
-    model = exp.model
-    return {
-        "data": np.asarray(region.data, dtype=np.float64),
-        "labels": np.asarray(labels, dtype=np.int64),
-        "nu": np.asarray(model.frequencies, dtype=np.float64),
-        "sigma": 1.0 / np.sqrt(np.asarray(model.inv_noise_var, dtype=np.float64)),
-        "nu_dust": FURAX_NU_DUST,
-        "nu_synch": FURAX_NU_SYNCH,
-        "start": np.array([fit.start[p] for p in PARAMETERS]),
-        "lower": np.array([fit.bounds[p][0] for p in PARAMETERS]),
-        "upper": np.array([fit.bounds[p][1] for p in PARAMETERS]),
-        "max_iter": args.furax_max_iter,
-        "ours_max_iter": fit.max_iter, "ftol": fit.ftol, "gtol": fit.gradient_tolerance, "likelihood": fit.likelihood,
-        "method": fit.method, "linear_solver": fit.linear_solver,
-    }
-
-
-def spectral_model(problem: dict):
-    import jax.numpy as jnp
-
-    from compsep_hpc.separation.likelihood import SpectralModel
-
-    return SpectralModel(jnp.asarray(problem["nu"]), jnp.asarray(1.0 / problem["sigma"] ** 2),
-                         float(problem["nu_dust"]), float(problem["nu_synch"]))
-
-
-def ours_worker(npz: str, n_real: int, out_path: str) -> None:
-    """compsep-hpc side, in its own process: the vmapped fit of ``n_real`` realizations, through
-    the product's own ``evaluate.fit_problem`` and ``evaluate.fit_realizations``."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from compsep_hpc.separation.config import FitConfig
-    from compsep_hpc.separation.evaluate import choose_likelihood, fit_problem, fit_realizations, fit_settings
-    from compsep_hpc.separation.packing import split
-
-    inp = dict(np.load(npz))
-    model = spectral_model(inp)
-    labels = inp["labels"]
-    fit = FitConfig(method=str(inp["method"]), linear_solver=str(inp["linear_solver"]),
-                    max_iter=int(inp["ours_max_iter"]), ftol=float(inp["ftol"]), gtol=float(inp["gtol"]),
-                    bounds={p: (float(inp["lower"][i]), float(inp["upper"][i])) for i, p in enumerate(PARAMETERS)},
-                    start={p: float(inp["start"][i]) for i, p in enumerate(PARAMETERS)})
-    problem, layout, n_cells = fit_problem(labels, fit)
-    form = choose_likelihood(labels.shape[1], n_cells, len(inp["nu"]), str(inp["likelihood"]), fit.method)
-    fit_all = jax.jit(lambda data: fit_realizations(data, problem, model, likelihood=form, **fit_settings(fit)))
-
-    data = jnp.asarray(inp["data"][:n_real])
-    t0 = time.perf_counter()
-    compiled = fit_all.lower(data).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    result = jax.block_until_ready(compiled(data))
-    run_s = time.perf_counter() - t0
-    np.savez(out_path, **split(np.asarray(result.params), layout))
-    print(json.dumps({
-        "n_real": n_real, "likelihood": form, "n_cells": n_cells, "compile_s": compile_s, "run_s": run_s,
-        "iterations": np.asarray(result.iterations).tolist(), "converged": np.asarray(result.converged).tolist(),
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "device": str(jax.devices()[0]),
-    }))
-
-
-def score(problem: dict, params: dict, n_real: int) -> list[float]:
-    """compsep-hpc's per-pixel NLL of each realization at ``params`` (dict of (n_real, K) arrays)."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from compsep_hpc.separation.likelihood import pixel_data, pixel_nll
-
-    model = spectral_model(problem)
-    patch = jnp.asarray(problem["labels"])
-    f = jax.jit(jax.vmap(lambda p, d: pixel_nll(p, patch, pixel_data(d, model.inv_noise_var), model)))
-    return np.asarray(f({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(problem["data"][:n_real]))).tolist()
-
-
-def run_json(cmd: list[str], label: str) -> dict:
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if out.returncode:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"{label} failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    report["process_s"] = time.perf_counter() - t0
-    print(f"  [{label}: done in {report['process_s']:.1f} s]", file=sys.stderr, flush=True)
-    return report
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line; ``--furax-python`` is required except in the hidden ``--ours-worker`` mode."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--furax-python", help="interpreter of the separate environment with furax-cs")
     parser.add_argument("--patches", type=int, nargs=3, default=[100, 10, 10], metavar=("BD", "TD", "BS"))
@@ -303,125 +103,116 @@ def main() -> None:
     parser.add_argument("--region", default="GAL020")
     parser.add_argument("--ours-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.ours_worker:
-        ours_worker(args.ours_worker[0], int(args.ours_worker[1]), args.ours_worker[2])
-        return
-    if not args.furax_python:
+    if not args.ours_worker and not args.furax_python:
         parser.error("--furax-python PATH is required (see the module docstring for the environment)")
-    furax_counts = sorted(set(args.furax_realizations or args.realizations))
-    args.realizations = sorted(set(args.realizations) | set(furax_counts))
-    ours_counts = args.realizations
+    return args
 
+
+def run_json(cmd: list[str], label: str) -> dict:
+    """Run a worker process; its last stdout line, a JSON report, with ``process_s`` added."""
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if out.returncode:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"{label} failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report["process_s"] = time.perf_counter() - t0
+    print(f"  [{label}: done in {report['process_s']:.1f} s]", file=sys.stderr, flush=True)
+    return report
+
+
+def run_ours(problem: dict, npz: str, n: int, tmp: str) -> dict:
+    """compsep-hpc's fit of ``n`` realizations in its own process, scored; its fitted ``params`` kept."""
     import numpy as np
 
-    tmp = tempfile.mkdtemp(prefix="bench_vs_furax_")
-    problem = build_problem(args)
-    n_pix = problem["labels"].shape[1]
-    npz = os.path.join(tmp, "problem.npz")
-    np.savez(npz, **problem)
-    worker = os.path.join(tmp, "furax_worker.py")
-    with open(worker, "w") as f:
-        f.write(FURAX_WORKER)
-    bounds = {p: (float(lo), float(hi)) for p, lo, hi in zip(PARAMETERS, problem["lower"], problem["upper"])}
-    print(f"problem: nside {args.nside}, {args.region}, {n_pix} pixels, {len(problem['nu'])} bands, patches "
-          f"{tuple(args.patches)}, start {tuple(float(x) for x in problem['start'])}, bounds {bounds}, SED references "
-          f"{FURAX_NU_DUST:g} / {FURAX_NU_SYNCH:g} GHz on both sides", flush=True)
+    from furax_ours import score
 
-    ours, theirs = {}, {}
-    for n in ours_counts:
-        out = os.path.join(tmp, f"ours_{n}.npz")
-        ours[n] = run_json([sys.executable, os.path.abspath(__file__), "--ours-worker", npz, str(n), out],
-                           f"compsep-hpc, {n} realizations")
-        params = dict(np.load(out))
-        ours[n]["nll"] = score(problem, params, n)
-        ours[n]["params"] = params
-    # furax also reports its own NLL at our final point (largest run of ours) to check the two NLLs agree
-    big = dict(problem, **{f"ours_{FURAX_NAMES[p]}": v for p, v in ours[max(ours_counts)]["params"].items()})
-    np.savez(npz, **big)
-    # furax-cs's default for-loop fits one realization after the other with one compiled function:
-    # one run of the largest count gives the first n fits' time for every smaller n as well.
-    for n in ([max(furax_counts)] if not args.furax_vmap else furax_counts):
+    out = os.path.join(tmp, f"ours_{n}.npz")
+    report = run_json([sys.executable, os.path.abspath(__file__), "--ours-worker", npz, str(n), out],
+                      f"compsep-hpc, {n} realizations")
+    report["params"] = dict(np.load(out))
+    report["nll"] = score(problem, report["params"], n)
+    return report
+
+
+def loop_rows(report: dict, counts: list[int]) -> dict:
+    """furax-cs's for-loop run of the largest count as one row per count ``k``: its first ``k`` fits."""
+    rows = {}
+    for k in counts:
+        rows[k] = dict(report, n_real=k, run_s=report["cumulative_s"][k - 1], nll=report["nll"][:k],
+                       iterations=report["iterations"][:k], furax_nll=report["furax_nll"][:k],
+                       furax_nll_at_start=report["furax_nll_at_start"][:k])
+        if "furax_nll_at_ours" in report:
+            rows[k]["furax_nll_at_ours"] = report["furax_nll_at_ours"][:k]
+    return rows
+
+
+def run_furax(args, problem: dict, npz: str, counts: list[int], tmp: str) -> tuple[dict, list[int]]:
+    """furax-cs's fits with ``furax_worker.py``, scored; also the counts actually fitted. Its default
+    for-loop fits one realization after the other with one compiled function: one run of the
+    largest count gives the first n fits' time for every smaller n as well."""
+    import numpy as np
+
+    from furax_ours import score
+
+    theirs = {}
+    for n in ([max(counts)] if not args.furax_vmap else counts):
         out = os.path.join(tmp, f"furax_{n}.npz")
-        cmd = [args.furax_python, worker, npz, str(n), "vmap" if args.furax_vmap else "loop", out]
+        cmd = [args.furax_python, FURAX_WORKER, npz, str(n), "vmap" if args.furax_vmap else "loop", out]
         if args.furax_budget and not args.furax_vmap:
             cmd.append(str(args.furax_budget))
         report = run_json(cmd, f"furax-cs, {n} realizations")
         n = report["n_real"]  # fewer than asked when the time budget ran out
-        params = {p: v for p, v in np.load(out).items()}
-        report["nll"] = score(problem, {p: params[FURAX_NAMES[p]] for p in PARAMETERS}, n)
+        report["nll"] = score(problem, dict(np.load(out)), n)
         if args.furax_vmap:
             theirs[n] = report
             continue
-        if n < max(furax_counts):
-            print(f"furax-cs: only {n} of {max(furax_counts)} realizations fitted within --furax-budget "
+        if n < max(counts):
+            print(f"furax-cs: only {n} of {max(counts)} realizations fitted within --furax-budget "
                   f"{args.furax_budget:g} s", flush=True)
-            furax_counts = sorted({k for k in furax_counts if k <= n} | {n})
-        for k in furax_counts:
-            theirs[k] = dict(report, n_real=k, run_s=report["cumulative_s"][k - 1], nll=report["nll"][:k],
-                             iterations=report["iterations"][:k], furax_nll=report["furax_nll"][:k],
-                             furax_nll_at_start=report["furax_nll_at_start"][:k])
-            if "furax_nll_at_ours" in report:
-                theirs[k]["furax_nll_at_ours"] = report["furax_nll_at_ours"][:k]
+            counts = sorted({k for k in counts if k <= n} | {n})
+        theirs.update(loop_rows(report, counts))
+    return theirs, counts
 
+
+def measure(args, problem: dict, furax_counts: list[int]) -> tuple[dict, dict, list[int]]:
+    """Run both sides, each fit in its own process; the raw numbers per realization count (see
+    furax_compare) and the furax-cs counts actually fitted."""
+    import numpy as np
+
+    tmp = tempfile.mkdtemp(prefix="bench_vs_furax_")
+    npz = os.path.join(tmp, "problem.npz")
+    np.savez(npz, **problem)
+    ours = {n: run_ours(problem, npz, n, tmp) for n in args.realizations}
+    # furax also reports its own NLL at our final point (largest run of ours) to check the two NLLs agree
+    np.savez(npz, **problem, **{f"ours_{p}": v for p, v in ours[max(ours)]["params"].items()})
+    theirs, furax_counts = run_furax(args, problem, npz, furax_counts, tmp)
     for n in furax_counts:  # compare at equal realization counts
         if n not in ours:
-            out = os.path.join(tmp, f"ours_{n}.npz")
-            ours[n] = run_json([sys.executable, os.path.abspath(__file__), "--ours-worker", npz, str(n), out],
-                               f"compsep-hpc, {n} realizations")
-            ours[n]["nll"] = score(problem, dict(np.load(out)), n)
-    ours_counts = sorted(ours)
+            ours[n] = run_ours(problem, npz, n, tmp)
+    return ours, theirs, furax_counts
 
-    def row(side, r, n):
-        iters = np.asarray(r["iterations"])
-        conv = f", {sum(r['converged'])}/{n} converged" if "converged" in r else ""
-        return (f"| {side} | {n} | {r['compile_s']:.2f} | {r['run_s'] / n:.3f} | {iters.mean():.0f} "
-                f"({iters.min()}-{iters.max()}){conv} | {np.mean(r['nll']):.6f} | {r['peak_rss_gib']:.2f} |")
 
-    print()
-    print(f"compsep-hpc likelihood: {ours[ours_counts[0]]['likelihood']} ({ours[ours_counts[0]]['n_cells']} joint cells); "
-          f"furax-cs: optax_lbfgs + backtracking, {'vmap' if args.furax_vmap else 'for-loop'} over realizations, "
-          f"max_iter {args.furax_max_iter}, atol = rtol = 1e-18")
-    if not args.furax_vmap and len(furax_counts) > 1:
-        print(f"furax-cs rows: one process fitting {max(furax_counts)} realizations one after the other; the row for "
-              f"n realizations times its first n fits (compile and peak RSS are that one process's)")
-    print("| side | realizations | compile [s] | s / fit | iterations mean (min-max) | final NLL (mean, compsep-hpc's function) | peak RSS [GiB] |")
-    print("|---|---|---|---|---|---|---|")
-    for n in ours_counts:
-        print(row("compsep-hpc", ours[n], n))
-    for n in furax_counts:
-        print(row("furax-cs", theirs[n], n))
-    print()
-    common = [n for n in furax_counts if n in ours]
-    for n in common:
-        a, b = np.asarray(ours[n]["nll"]), np.asarray(theirs[n]["nll"])
-        gap = (a - b) / np.abs(b)
-        print(f"{n} realizations: s/fit ratio furax-cs / compsep-hpc = "
-              f"{(theirs[n]['run_s'] / n) / (ours[n]['run_s'] / n):.1f}; NLL compsep-hpc - furax-cs per realization: "
-              f"{np.round(a - b, 4).tolist()}; nll_gap mean {gap.mean():.3e} (max {gap.max():.3e}); "
-              f"compile ratio {theirs[n]['compile_s'] / ours[n]['compile_s']:.1f}; "
-              f"peak RSS ratio {theirs[n]['peak_rss_gib'] / ours[n]['peak_rss_gib']:.2f}")
-    last = max(common)
-    t = theirs[last]
-    print(f"NLL check (furax-cs's own function vs compsep-hpc's, {last} realizations): at the start point "
-          f"furax {np.mean(t['furax_nll_at_start']):.6f}; at furax's final point furax {np.mean(t['furax_nll']):.6f} "
-          f"vs ours {np.mean(t['nll']):.6f}" + (
-              f"; at compsep-hpc's final point furax {np.mean(t['furax_nll_at_ours'][:last]):.6f} vs ours "
-              f"{np.mean(ours[last]['nll']):.6f}" if "furax_nll_at_ours" in t else "") +
-          " (conversion factor 1: both are -sum_p b^T M^-1 b, no 1/2)")
-    print(f"convergence: furax-cs ran {np.mean(t['iterations']):.0f} iterations on average (its tolerances 1e-18 are "
-          f"not met, it stops at max_iter {args.furax_max_iter}); compsep-hpc stopped on its own rule "
-          f"(gtol {problem['gtol']:g}, ftol {problem['ftol']:g}) after {np.mean(ours[last]['iterations']):.0f}")
-    if last != 10:
-        extra = ""
-        if 10 in ours:
-            extra = (f"; against compsep-hpc at 10 realizations ({ours[10]['run_s'] / 10:.4f} s/fit) it would read "
-                     f"{(t['run_s'] / last) / (ours[10]['run_s'] / 10):.1f}")
-        print(f"note: the speedup below compares both sides at {last} realization(s), the largest count run for "
-              f"furax-cs (furax-cs: {t['run_s'] / last:.1f} s/fit, mean of {last} fits run one after the other; "
-              f"compsep-hpc: {ours[last]['run_s'] / last:.4f} s/fit){extra}")
-    speedup = (t["run_s"] / last) / (ours[last]["run_s"] / last)
-    gap = float(np.mean((np.asarray(ours[last]["nll"]) - np.asarray(t["nll"])) / np.abs(np.asarray(t["nll"]))))
-    print(f"speedup {speedup:.1f} at nll_gap {gap:.2e}")
+def main() -> None:
+    """Build the problem, measure both sides, compare and report."""
+    args = parse_args()
+    from compsep_hpc.precision import enable_float64
+
+    enable_float64()  # before furax_ours imports compsep_hpc and anything creates a JAX array
+    import furax_ours
+    from furax_compare import compare, problem_line, report
+
+    if args.ours_worker:
+        furax_ours.ours_worker(args.ours_worker[0], int(args.ours_worker[1]), args.ours_worker[2])
+        return
+    furax_counts = sorted(set(args.furax_realizations or args.realizations))
+    args.realizations = sorted(set(args.realizations) | set(furax_counts))
+    problem = furax_ours.build_problem(args.nside, args.region, args.patches, max(args.realizations),
+                                       args.furax_max_iter)
+    print(problem_line(args, problem), flush=True)
+    ours, theirs, furax_counts = measure(args, problem, furax_counts)
+    fit = furax_ours.config_of(problem).fit
+    report(args, ours, theirs, furax_counts, compare(ours, theirs, furax_counts), fit.gradient_tolerance, fit.ftol)
 
 
 if __name__ == "__main__":
