@@ -22,6 +22,7 @@ from compsep_hpc.config import RunConfig
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.grid.runtime import (
     StopFlag,
+    check_launch,
     collective,
     enable_compilation_cache,
     rank_slice,
@@ -84,6 +85,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
     enable_float64()
     comm = comm or world_comm()
     rank, n_ranks = comm.Get_rank(), comm.Get_size()
+    check_launch(n_ranks)  # before anything is read or written
     run_dir = Path(run_dir)
     items = work_list(config)
     experiment = Experiment(config)

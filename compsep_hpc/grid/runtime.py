@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 from compsep_hpc.errors import BroadcastError, CompsepError
@@ -32,6 +33,34 @@ def world_comm():
     except (ImportError, RuntimeError):
         return SerialComm()
     return MPI.COMM_WORLD
+
+
+# Task counts set by launchers, most specific first: a Slurm job step (srun), the MPI launchers
+# (Open MPI's mpirun; PMI/PMIx process managers: MPICH's hydra, srun --mpi=pmi2|pmix), then the
+# Slurm allocation (a bare command in a batch script of several tasks).
+LAUNCHER_TASK_COUNTS = ("SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+
+
+def check_launch(n_ranks: int, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a launch whose launcher started several tasks that MPI sees as singletons.
+
+    ``srun`` without an MPI plugin that the MPI library understands (e.g. the pip ``mpich``
+    under a site's ``MpiDefault=none``) starts P processes that each see a world of one rank:
+    each would compute every item. Raises CompsepError when a launcher variable says more
+    than one task and MPI says one.
+    """
+    environ = os.environ if environ is None else environ
+    if n_ranks != 1:
+        return
+    for name in LAUNCHER_TASK_COUNTS:
+        value = environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            raise CompsepError(
+                f"{name}={value} tasks were launched but MPI sees 1 rank: every task would compute every item; "
+                "launch with `srun --mpi=pmi2` (or `--mpi=pmix`, whichever the MPI library supports) "
+                "or with `mpiexec -n N` inside the allocation")
+        if value:
+            return  # the most specific count present says 1 task (e.g. one srun step inside a bigger job)
 
 
 def rank_slice(n_items: int, rank: int, n_ranks: int) -> tuple[int, int]:
