@@ -70,12 +70,14 @@ def rank_slice(n_items: int, rank: int, n_ranks: int) -> tuple[int, int]:
 
 def enable_compilation_cache(run_dir: Path) -> None:
     """Persist compiled fits in ``<run_dir>/jax_cache`` (or $JAX_COMPILATION_CACHE_DIR), so a
-    resumed launch and the ranks of one node skip recompilation."""
+    resumed launch and the ranks of one node skip recompilation; executables that compiled in
+    over 1 s (or $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS) are kept."""
     import jax
 
     if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         jax.config.update("jax_compilation_cache_dir", str(run_dir / "jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    if not os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def select_local_device(rank: int) -> str:
