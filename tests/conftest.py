@@ -1,4 +1,13 @@
-"""Shared test helpers: small configs and paths."""
+"""Shared test helpers: small configs, paths, and one JAX compilation cache per test session.
+
+Every fit compiles once per array shape; XLA compilation dominates the suite on CPU. One
+persistent compilation cache serves the whole session: the in-process JAX (configured here,
+before any test compiles) and every subprocess (the CLI, the MPI ranks: they inherit
+``$JAX_COMPILATION_CACHE_DIR``, which the launcher honours, see
+``compsep_hpc.grid.runtime.enable_compilation_cache``). A shape compiled by one test, in any
+process, is read back from disk by every later one. Entries are kept whatever their compile
+time, so the many small computations of building a sky are cached too.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,32 @@ enable_float64()  # as the entry points do; the package itself leaves JAX's sett
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MASKS = Path(os.environ.get("COMPSEP_SHARED_DATA", REPO.parent / "shared" / "data")) / "GAL_PlanckMasks_64.npz"
+"""The real Planck GAL masks at nside 64, where a checkout has them (tests needing it skip otherwise)."""
+
+MIN_COMPILE_TIME_S = float(os.environ.get("XX_MIN", "0"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory) -> Path:
+    """The session's persistent JAX compilation cache, set up before the first test runs.
+
+    In-process: ``jax.config`` (JAX read its environment when it was imported). Subprocesses:
+    the environment variables, set for the whole session and restored after it."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    cache = tmp_path_factory.mktemp("jax_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JAX_COMPILATION_CACHE_DIR", str(cache))
+        mp.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", str(MIN_COMPILE_TIME_S))
+        previous = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
+        jax.config.update("jax_compilation_cache_dir", str(cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME_S)
+        compilation_cache.reset_cache()  # in case anything compiled (without a cache) during collection
+        yield cache
+        jax.config.update("jax_compilation_cache_dir", previous[0])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
+        compilation_cache.reset_cache()
 
 
 @pytest.fixture
@@ -29,10 +64,20 @@ def tiny_raw_config(tmp_path) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict:
-    """Subprocess environment: CPU JAX, one host device, a compilation cache shared by the module."""
+@pytest.fixture(scope="session")
+def env(jax_compilation_cache) -> dict:
+    """Subprocess environment: CPU JAX, one host device, the session's compilation cache, no
+    inherited Slurm or MPI launcher variables."""
     e = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "OMPI_"))}
     e.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")))
+             JAX_COMPILATION_CACHE_DIR=str(jax_compilation_cache),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(MIN_COMPILE_TIME_S))
     return e
+
+
+@pytest.fixture(scope="session")
+def planck_masks() -> Path:
+    """The real Planck GAL masks (nside 64 .npz); skips the test where the checkout lacks them."""
+    if not SHARED_MASKS.is_file():
+        pytest.skip(f"shared mask file {SHARED_MASKS} not present")
+    return SHARED_MASKS

@@ -3,20 +3,27 @@
 
 Each case runs ``python -m compsep_hpc.cli`` in a subprocess whose working folder is a fresh
 temporary folder; the folder's whole tree is hashed before and after. No fit ever starts.
+
+The cases do not depend on each other: a module fixture prepares every case in its own folder
+and runs them side by side, a few at a time (a CLI start is mostly imports, on one core); each
+test then checks its own case.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
+pytestmark = pytest.mark.e2e
+
 TIMEOUT = 180  # s
+SIDE_BY_SIDE = 3  # CLI processes at once
 
 
 def good_config(output: Path) -> dict:
@@ -106,46 +113,6 @@ CONFIG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("make, needles", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
-def test_bad_config_is_one_line_error_and_writes_nothing(make, needles, env, tmp_path):
-    check_bad_config(make, needles, [], env, tmp_path)
-
-
-def test_dry_run_reports_an_error_found_after_building_the_sky(env, tmp_path):
-    check_bad_config(_k_too_big, ("exceeds",), ["--dry-run"], env, tmp_path)
-
-
-def check_bad_config(make, needles, extra: list[str], env: dict, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    content = make(out)
-    config = tmp_path / "config.yaml"
-    config.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
-    before = tree_digest(tmp_path)
-    res = run_cli(["run", str(config), *extra], env, tmp_path)
-    assert_one_line_error(res, *needles)
-    assert not out.exists()
-    assert tree_digest(tmp_path) == before  # nothing created in the working folder either
-
-
-def test_nonexistent_config_path(env, tmp_path):
-    before = tree_digest(tmp_path)
-    res = run_cli(["run", str(tmp_path / "no_such.yaml")], env, tmp_path)
-    assert_one_line_error(res, "cannot read config", "no_such.yaml")
-    assert tree_digest(tmp_path) == before
-
-
-def test_run_into_a_non_empty_folder_that_is_no_run_folder(env, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "thesis.tex").write_text("precious\n")
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(good_config(out), sort_keys=False))
-    before = tree_digest(tmp_path)
-    res = run_cli(["run", str(config)], env, tmp_path)
-    assert_one_line_error(res, "not empty")
-    assert tree_digest(tmp_path) == before
-
-
 def _empty(folder: Path) -> None:
     folder.mkdir()
 
@@ -163,15 +130,86 @@ def _half_run(folder: Path) -> None:
     (folder / "run.json").write_text("{not json")
 
 
+FOLDER_CASES = {"missing": None, "empty": _empty, "unrelated-files": _unrelated, "unreadable-run-json": _half_run}
+
+
+def _write_config(root: Path, content) -> Path:
+    config = root / "config.yaml"
+    config.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+    return config
+
+
+def _prepare_cases(root) -> dict[str, tuple[Path, list[str]]]:
+    """Every case of this module, set up in a folder of its own: key -> (working folder, CLI args)."""
+    cases: dict[str, tuple[Path, list[str]]] = {}
+    for name, make, _ in CONFIG_CASES:
+        folder = root(name)
+        cases[f"config:{name}"] = folder, ["run", str(_write_config(folder, make(folder / "out")))]
+    folder = root("dry-run")
+    cases["dry-run"] = folder, ["run", str(_write_config(folder, _k_too_big(folder / "out"))), "--dry-run"]
+    folder = root("nonexistent")
+    cases["nonexistent"] = folder, ["run", str(folder / "no_such.yaml")]
+    folder = root("non-empty")
+    out = folder / "out"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious\n")
+    cases["non-empty"] = folder, ["run", str(_write_config(folder, good_config(out)))]
+    for name, make in FOLDER_CASES.items():
+        for command in ("reduce", "status"):
+            folder = root(f"{name}-{command}")
+            if make is not None:
+                make(folder / "folder")
+            cases[f"{name}-{command}"] = folder, [command, str(folder / "folder")]
+    return cases
+
+
+@pytest.fixture(scope="module")
+def cli_runs(env, tmp_path_factory):
+    """Every case started, side by side: key -> future of (its working folder, the folder's
+    digest taken just before the run, the run's result)."""
+    cases = _prepare_cases(lambda name: tmp_path_factory.mktemp(name))
+
+    def run(folder: Path, args: list[str]):
+        before = tree_digest(folder)
+        return folder, before, run_cli(args, env, folder)
+
+    with ThreadPoolExecutor(SIDE_BY_SIDE) as pool:
+        yield {key: pool.submit(run, *case) for key, case in cases.items()}
+
+
+def check_bad_config(result, needles) -> None:
+    folder, before, res = result
+    assert_one_line_error(res, *needles)
+    assert not (folder / "out").exists()
+    assert tree_digest(folder) == before  # nothing created in the working folder either
+
+
+@pytest.mark.parametrize("case", [c[0] for c in CONFIG_CASES])
+def test_bad_config_is_one_line_error_and_writes_nothing(case, cli_runs):
+    needles = next(c[2] for c in CONFIG_CASES if c[0] == case)
+    check_bad_config(cli_runs[f"config:{case}"].result(), needles)
+
+
+def test_dry_run_reports_an_error_found_after_building_the_sky(cli_runs):
+    check_bad_config(cli_runs["dry-run"].result(), ("exceeds",))
+
+
+def test_nonexistent_config_path(cli_runs):
+    folder, before, res = cli_runs["nonexistent"].result()
+    assert_one_line_error(res, "cannot read config", "no_such.yaml")
+    assert tree_digest(folder) == before
+
+
+def test_run_into_a_non_empty_folder_that_is_no_run_folder(cli_runs):
+    folder, before, res = cli_runs["non-empty"].result()
+    assert_one_line_error(res, "not empty")
+    assert tree_digest(folder) == before
+
+
 @pytest.mark.parametrize("command", ["reduce", "status"])
-@pytest.mark.parametrize("make", [None, _empty, _unrelated, _half_run],
-                         ids=["missing", "empty", "unrelated-files", "unreadable-run-json"])
-def test_reduce_and_status_on_a_folder_that_is_no_run_folder(command, make, env, tmp_path):
-    folder = tmp_path / "folder"
-    if make is not None:
-        make(folder)
-    before = tree_digest(tmp_path)
-    res = run_cli([command, str(folder)], env, tmp_path)
+@pytest.mark.parametrize("make", list(FOLDER_CASES))
+def test_reduce_and_status_on_a_folder_that_is_no_run_folder(command, make, cli_runs):
+    folder, before, res = cli_runs[f"{make}-{command}"].result()
     assert_one_line_error(res, "folder")
-    assert tree_digest(tmp_path) == before
-    assert folder.exists() == (make is not None)
+    assert tree_digest(folder) == before
+    assert (folder / "folder").exists() == (FOLDER_CASES[make] is not None)

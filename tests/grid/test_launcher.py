@@ -2,9 +2,12 @@
 the refusal of another config's run folder.
 
 Every run goes through the command line in a subprocess (``python -m compsep_hpc.cli``, under the
-``mpiexec`` next to ``sys.executable`` for several ranks). All runs of this module share one JAX
-compilation cache, so only the first run of each array shape compiles. Configs are tiny (nside 8,
-one region, 2 noise realizations); an item takes a few seconds on a laptop core.
+``mpiexec`` next to ``sys.executable`` for several ranks). Every process of the test session
+shares one JAX compilation cache (tests/conftest.py), so only the first run of each array shape
+compiles (the two ranks of the first run, side by side). Configs are tiny (nside 8, one region,
+2 noise realizations; the 8-item grid fits in 3 compiled shapes, the SIGTERM test's 3 items in
+the same 3); an item takes a few seconds on a laptop core, and a launch about ten more to start
+(CAMB, the sky). Launches that do not depend on each other run side by side.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import yaml
 
 from compsep_hpc.store.checkpoint import completed_item_ids, file_attributes, read_records, record_files
 from compsep_hpc.config import load_config
-from compsep_hpc.grid.runtime import memory_map_usage, rank_slice, release_compiled_code
+from compsep_hpc.grid.runtime import rank_slice
 from compsep_hpc.grid.work import work_list
+
+pytestmark = pytest.mark.e2e
 
 RUN_TIMEOUT = 400  # s, one launch of a tiny config (compilation included)
 POLL = 0.05  # s
@@ -148,6 +153,16 @@ def run_cli(*args: str, env: dict, cwd: Path, n_ranks: int | None = None,
     return Launch(list(args), env, cwd, n_ranks).finish(timeout)
 
 
+def finish_all(*launches: Launch) -> list[subprocess.CompletedProcess]:
+    """Wait for launches started side by side (independent runs: two cores do them in the time of one)."""
+    try:
+        return [launch.finish() for launch in launches]
+    finally:
+        for launch in launches:
+            if launch.alive():
+                launch.sigkill_all()
+
+
 def done_ids(run_dir: Path) -> set[int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -242,7 +257,7 @@ def mpi(env, tmp_path_factory) -> str:
     return MPIEXEC
 
 
-GRID = {"beta_dust": [1, 2, 3, 4], "temp_dust": [1, 2], "beta_synch": [1]}  # 8 items
+GRID = {"beta_dust": [1, 2], "temp_dust": [1, 2], "beta_synch": [1, 2]}  # 8 items, 3 compiled shapes
 N_ITEMS = 8
 
 
@@ -257,45 +272,6 @@ def grid_run(env, mpi, tmp_path_factory):
     items = work_list(load_config(config_path))
     assert len(items) == N_ITEMS
     return {"root": root, "config_path": config_path, "run_dir": root / "run", "items": items}
-
-
-# ---------------------------------------------------------------------------------------------
-# rank_slice (pure)
-# ---------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("n_items", [0, 1, 2, 3, 5, 6, 7, 10, 17, 64, 100, 1001])
-@pytest.mark.parametrize("n_ranks", [1, 2, 3, 4, 7, 8, 16, 33, 128])
-def test_rank_slice_partitions_the_items_contiguously_and_evenly(n_items, n_ranks):
-    bounds = [rank_slice(n_items, r, n_ranks) for r in range(n_ranks)]
-    assert bounds[0][0] == 0 and bounds[-1][1] == n_items
-    for (lo, hi), (next_lo, _) in zip(bounds, bounds[1:]):
-        assert next_lo == hi  # contiguous, no gap, no overlap
-    sizes = [hi - lo for lo, hi in bounds]
-    assert min(sizes) >= 0 and max(sizes) - min(sizes) <= 1
-    covered = [i for lo, hi in bounds for i in range(lo, hi)]
-    assert covered == list(range(n_items))  # every item exactly once, in order
-
-
-# ---------------------------------------------------------------------------------------------
-# memory mappings of compiled code (a long run once segfaulted at vm.max_map_count)
-# ---------------------------------------------------------------------------------------------
-
-@pytest.mark.skipif(memory_map_usage() is None, reason="needs Linux /proc")
-def test_compiled_code_is_released_past_the_memory_mapping_threshold():
-    import jax
-    import jax.numpy as jnp
-
-    count, limit = memory_map_usage()
-    assert 0 < count < limit
-    assert release_compiled_code(fraction=1.0) is None  # below the limit: nothing cleared
-    before = memory_map_usage()[0]
-    for n in range(1, 9):  # eight executables, each mapped on its own
-        jax.jit(lambda x: jnp.cumsum(jnp.sin(x) * x) @ x)(jnp.ones(n + 100)).block_until_ready()
-    compiled = memory_map_usage()[0]
-    assert compiled > before
-    cleared = release_compiled_code(fraction=0.0)
-    assert cleared is not None and cleared[0] >= compiled
-    assert cleared[1] < compiled
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,9 +313,12 @@ def test_rerun_of_a_complete_run_computes_nothing(grid_run, env):
 def test_dry_run_prints_the_split_and_writes_nothing(grid_run, env, tmp_path):
     n_ranks = 3  # 8 items on 3 ranks: slices of 2, 3, 3 items
     fresh = tmp_path / "fresh"
-    before = tree_digest(tmp_path)
-    res = run_cli("run", str(grid_run["config_path"]), "--output", str(fresh), "--dry-run",
-                  env=env, cwd=tmp_path, n_ranks=n_ranks)
+    run_dir = grid_run["run_dir"]
+    before, before_complete = tree_digest(tmp_path), tree_digest(run_dir)
+    # A fresh folder with 3 ranks, and the complete folder with one rank, side by side.
+    res, res_complete = finish_all(
+        Launch(["run", str(grid_run["config_path"]), "--output", str(fresh), "--dry-run"], env, tmp_path, n_ranks),
+        Launch(["run", str(grid_run["config_path"]), "--dry-run"], env, grid_run["root"]))
     assert res.returncode == 0, res.stderr[-3000:]
     assert not fresh.exists()
     assert tree_digest(tmp_path) == before
@@ -350,13 +329,11 @@ def test_dry_run_prints_the_split_and_writes_nothing(grid_run, env, tmp_path):
         assert f"rank {rank}: {hi - lo} item(s): items {lo}..{hi - 1}" in out, out
 
     # On the complete folder: nothing left to do, and the folder is left as it was.
-    run_dir = grid_run["run_dir"]
-    before = tree_digest(run_dir)
-    res = run_cli("run", str(grid_run["config_path"]), "--dry-run", env=env, cwd=grid_run["root"])
+    res = res_complete
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"{N_ITEMS} done, 0 to do" in res.stdout, res.stdout
     assert "rank 0: 0 item(s): nothing" in res.stdout, res.stdout
-    assert tree_digest(run_dir) == before
+    assert tree_digest(run_dir) == before_complete
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,9 +383,7 @@ def test_sigkill_at_any_instant_then_resume_gives_the_uninterrupted_result(grid_
 
     assert_records_bitwise_equal(records, ref_records)
 
-    for run_dir in (killed, reference):
-        res = subprocess.run(cli_command("reduce", str(run_dir)), env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    for res in finish_all(*(Launch(["reduce", str(run_dir)], env, tmp_path) for run_dir in (killed, reference))):
         assert res.returncode == 0, res.stderr[-3000:]
     sel_killed = json.loads((killed / "selection.json").read_text())
     sel_ref = json.loads((reference / "selection.json").read_text())

@@ -1,9 +1,11 @@
-"""Galactic regions: disjoint bands, north/south split, mask files and their nside conversion."""
+"""Galactic regions: disjoint bands, north/south split, mask files and their nside conversion.
+
+The mask-file tests run on a mask file written here (on every checkout) and again on the real
+Planck GAL masks where the checkout has them (../shared/data or $COMPSEP_SHARED_DATA)."""
 
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import healpy as hp
@@ -25,18 +27,27 @@ from compsep_hpc.partition.regions import (
 )
 
 
-def _shared_mask_file() -> Path:
-    base = os.environ.get("COMPSEP_SHARED_DATA")
-    root = Path(base) if base else Path(__file__).resolve().parents[2] / "shared" / "data"
-    return root / "GAL_PlanckMasks_64.npz"
+@pytest.fixture(scope="module", params=["generated", "planck"])
+def mask_file(request, tmp_path_factory) -> str:
+    """A mask file at nside 64 in the Planck file's format: an .npz of the GAL020, GAL040 and
+    GAL060 masks (RING, uint8 0/1, nested). ``generated``: written here on every checkout;
+    ``planck``: the real Planck file, where the checkout has it (skipped otherwise)."""
+    if request.param == "planck":
+        return str(request.getfixturevalue("planck_masks"))
+    return str(write_mask_npz(tmp_path_factory.mktemp("masks") / "GAL_TestMasks_64.npz", 64))
 
 
-@pytest.fixture(scope="module")
-def planck_file() -> str:
-    path = _shared_mask_file()
-    if not path.is_file():
-        pytest.skip(f"shared mask file {path} not present")
-    return str(path)
+def write_mask_npz(path: Path, nside: int) -> Path:
+    """Nested GAL020/GAL040/GAL060 masks (uint8, RING) keeping the lowest 20/40/60 % of a smooth
+    intensity, brightest on the Galactic plane and modulated in longitude (no band is a plain
+    latitude cut, and the north and south halves of a band differ)."""
+    lon, lat = hp.pix2ang(nside, np.arange(12 * nside**2), lonlat=True)
+    intensity = (1.0 + 0.3 * np.cos(np.radians(lon + 0.5 * lat))) / (np.abs(np.sin(np.radians(lat - 3.0))) + 0.05)
+    masks = {k: (intensity <= np.quantile(intensity, f)).astype(np.uint8)
+             for k, f in zip(MASK_KEYS, (0.2, 0.4, 0.6))}
+    assert np.all(masks["GAL020"] <= masks["GAL040"]) and np.all(masks["GAL040"] <= masks["GAL060"])
+    np.savez(path, **masks)
+    return path
 
 
 def synthetic_intensity(nside: int) -> np.ndarray:
@@ -132,42 +143,42 @@ def test_ties_broken_deterministically() -> None:
         assert np.array_equal(np.flatnonzero(m[key]), expected)
 
 
-def test_mask_file_nside64(planck_file: str) -> None:
-    raw = np.load(planck_file)
+def test_mask_file_nside64(mask_file: str) -> None:
+    raw = np.load(mask_file)
     bands = _bands({k: raw[k] for k in MASK_KEYS})
     for band, expected in bands.items():
-        u = region_pixels(f"{band}_U", 64, mask_file=planck_file)
-        lo = region_pixels(f"{band}_L", 64, mask_file=planck_file)
+        u = region_pixels(f"{band}_U", 64, mask_file=mask_file)
+        lo = region_pixels(f"{band}_L", 64, mask_file=mask_file)
         assert u.size + lo.size == expected.sum()
         assert np.array_equal(np.union1d(u, lo), np.flatnonzero(expected))
-    assert region_pixels("GAL020", 64, mask_file=planck_file).size == raw["GAL020"].sum()
-    assert region_pixels("GAL060", 64, mask_file=planck_file).size == \
+    assert region_pixels("GAL020", 64, mask_file=mask_file).size == raw["GAL020"].sum()
+    assert region_pixels("GAL060", 64, mask_file=mask_file).size == \
         (raw["GAL060"].astype(bool) & ~raw["GAL040"].astype(bool)).sum()
 
 
-def test_mask_file_downgrade_to_32(planck_file: str) -> None:
-    raw = np.load(planck_file)
+def test_mask_file_downgrade_to_32(mask_file: str) -> None:
+    raw = np.load(mask_file)
     # independent reference: healpy's averaging downgrade, kept where fraction >= 0.5
     ref = _bands({k: hp.ud_grade(raw[k].astype(np.float64), 32) >= 0.5 for k in MASK_KEYS})
     north = hp.pix2ang(32, np.arange(12 * 32**2), lonlat=True)[1] >= 0
     for band in MASK_KEYS:
-        assert np.array_equal(region_mask(band, 32, mask_file=planck_file), ref[band])
-        assert np.array_equal(region_mask(f"{band}_U", 32, mask_file=planck_file),
+        assert np.array_equal(region_mask(band, 32, mask_file=mask_file), ref[band])
+        assert np.array_equal(region_mask(f"{band}_U", 32, mask_file=mask_file),
                               ref[band] & north)
-        n64 = region_pixels(band, 64, mask_file=planck_file).size
-        n32 = region_pixels(band, 32, mask_file=planck_file).size
+        n64 = region_pixels(band, 64, mask_file=mask_file).size
+        n32 = region_pixels(band, 32, mask_file=mask_file).size
         assert n32 == pytest.approx(n64 / 4, rel=0.05)  # scales with npix: not the nside-64 mask
 
 
-def test_mask_file_upgrade_to_128(planck_file: str) -> None:
+def test_mask_file_upgrade_to_128(mask_file: str) -> None:
     for band in MASK_KEYS:
-        m64 = region_mask(band, 64, mask_file=planck_file)
-        m128 = region_mask(band, 128, mask_file=planck_file)
+        m64 = region_mask(band, 64, mask_file=mask_file)
+        m128 = region_mask(band, 128, mask_file=mask_file)
         assert m128.sum() == 4 * m64.sum()
         assert np.array_equal(m128, hp.ud_grade(m64.astype(float), 128) > 0.5)
         for half in "UL":
-            n64 = region_pixels(f"{band}_{half}", 64, mask_file=planck_file).size
-            n128 = region_pixels(f"{band}_{half}", 128, mask_file=planck_file).size
+            n64 = region_pixels(f"{band}_{half}", 64, mask_file=mask_file).size
+            n128 = region_pixels(f"{band}_{half}", 128, mask_file=mask_file).size
             assert abs(n128 - 4 * n64) <= 4 * 64  # only equator-ring children move
 
 

@@ -1,0 +1,101 @@
+"""K-means against the multi-resolution baseline, selected on r_upper in one reduce
+(compsep_hpc.report.reduce), and the stitched combination of regions (compsep_hpc.report.combine),
+on real records of a small run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import healpy as hp
+import numpy as np
+import pytest
+
+from compsep_hpc import __version__
+from compsep_hpc.config import parse_config
+from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.grid.work import work_list
+from compsep_hpc.report.combine import combined_figures
+from compsep_hpc.report.reduce import reduce_run
+from compsep_hpc.store.checkpoint import CheckpointWriter
+from compsep_hpc.store.records import record_units
+from compsep_hpc.store.run_folder import config_yaml, create_run_folder, write_templates
+
+COMPARE = {
+    "name": "compare", "nside": 8, "sky": {"model": "synthetic", "seed": 5},
+    "regions": ["GAL060_U", "GAL060_L"],  # from a north-south symmetric mask file: see compare_run
+    "grid": {"beta_dust": [1, 3], "temp_dust": [1], "beta_synch": [1], "multires_baseline": "default"},
+    "noise": {"realizations": 4, "seed": 9, "holdout": 2},
+}
+
+
+def write_symmetric_masks(path: Path, nside: int) -> Path:
+    """GAL020/GAL040/GAL060 masks (.npz, RING) of an intensity that is bright on the Galactic
+    plane, varies with longitude, and is exactly the same at b and -b."""
+    theta, phi = hp.pix2ang(nside, np.arange(12 * nside**2))
+    intensity = (1.0 + 0.3 * np.cos(phi)) / (np.abs(np.cos(theta)) + 0.05)
+    intensity = 0.5 * (intensity + intensity[hp.ang2pix(nside, np.pi - theta, phi)])  # mirror pixels: equal
+    np.savez(path, **{k: (intensity <= np.quantile(intensity, f)).astype(np.uint8)
+                      for k, f in (("GAL020", 0.2), ("GAL040", 0.4), ("GAL060", 0.6))})
+    return path
+
+
+@pytest.fixture(scope="module")
+def compare_run(tmp_path_factory):
+    """Real records of every item of COMPARE in a run folder, reduced on r_upper.
+
+    The regions come from a mask file symmetric between the Galactic north and south, so that
+    GAL060_U and GAL060_L hold as many pixels and their items share compiled fits (half the
+    compilations of two regions of different sizes; the fits themselves see different skies)."""
+    root = tmp_path_factory.mktemp("compare")
+    masks = write_symmetric_masks(root / "masks.npz", COMPARE["nside"])
+    config = parse_config({**COMPARE, "regions": {"names": COMPARE["regions"], "mask_file": str(masks)}})
+    folder = root / "run"
+    exp = Experiment(config)
+    assert exp.pixels("GAL060_U").size == exp.pixels("GAL060_L").size > 0
+    create_run_folder(config, folder)
+    write_templates(folder, *exp.templates)
+    records = {}
+    with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
+                          config_yaml=config_yaml(config), package_version=__version__, units=record_units()) as w:
+        for item in work_list(config):
+            records[item.item_id] = exp.record(item)
+            w.append(item.item_id, records[item.item_id])
+    return config, exp, folder, records, reduce_run(folder, criterion="r_upper")
+
+
+def test_one_reduce_reports_kmeans_and_multires_per_region_and_combined(compare_run):
+    config, _, folder, records, sel = compare_run
+    items = work_list(config)
+    assert [it.strategy for it in items] == ["kmeans"] * 4 + ["multires"] * 2
+    for region in config.regions.names:
+        info = sel["regions"][region]
+        kmeans = [i for i, it in enumerate(items) if it.region == region and it.strategy == "kmeans"
+                  and records[i]["n_unconverged"] == 0]
+        best = min(kmeans, key=lambda i: records[i]["r_upper"])
+        assert info["min_r_upper"]["item_id"] == best
+        assert info["min_r_upper"]["r_upper"] == pytest.approx(records[best]["r_upper"])
+        baseline = next(i for i, it in enumerate(items) if it.region == region and it.strategy == "multires")
+        assert info["multires_baseline"]["item_id"] == baseline
+        assert info["multires_baseline"]["r_upper"] == pytest.approx(records[baseline]["r_upper"])
+        assert info["multires_baseline"]["r_upper_holdout"] == pytest.approx(records[baseline]["r_upper_holdout"])
+        assert info["multires_baseline"]["n_unconverged"] == records[baseline]["n_unconverged"]
+    for key in ("min_r_upper", "multires_baseline"):
+        comb = sel["combined"][key]
+        assert comb["n_pix"] == sum(sel["regions"][r]["n_pix"] for r in config.regions.names)
+        assert comb["r_upper"] == pytest.approx(comb["r_hat"] + comb["sigma_r"])
+        assert comb["r_95"] >= comb["r_upper"] > 0 and "r_upper_holdout" in comb
+    assert sel["combined"]["min_r_upper"] != sel["combined"]["multires_baseline"]
+    summary = (folder / "summary.txt").read_text()
+    assert "combined multires baselines (stitched, f_sky" in summary and summary.count("  (multires patch nsides") == 2
+    for plot in ("residual_spectra.png", "r_likelihood.png", "r_upper_GAL060_U.png", "r_upper_GAL060_L.png"):
+        assert (folder / "plots" / plot).stat().st_size > 0
+
+
+def test_combining_a_single_region_reproduces_its_item_figures(compare_run):
+    config, exp, _, records, _ = compare_run
+    item = work_list(config)[1]
+    combined = combined_figures(exp, {item.region: item})
+    record = records[item.item_id]
+    for key in ("cmb_variance", "cmb_mse", "r_hat", "sigma_r", "r_upper", "r_upper_holdout"):
+        assert combined[key] == pytest.approx(record[key], rel=1e-12), key
+    np.testing.assert_allclose(combined["cl_total"], record["cl_total"], rtol=1e-12)
