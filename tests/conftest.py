@@ -98,21 +98,20 @@ def planck_masks() -> Path:
     return SHARED_MASKS
 
 
-LAUNCH_MODULES = ("grid/test_launcher.py", "grid/test_slurm.py")
-"""The end-to-end modules that start MPI launches and Slurm jobs: one xdist group, scheduled first
-and in this order, so that the Slurm jobs find the launcher's compiled shapes in the session cache
-and the other worker runs the rest of the suite meanwhile."""
 
 
-def xdist_group_of(item: pytest.Item) -> str:
-    """``launches`` for :data:`LAUNCH_MODULES`, else the test's module: module-scoped fixtures
-    are built once, on the one worker that runs the whole module."""
+FIRST_MODULES = ("grid/test_slurm.py", "grid/test_launcher.py")
+"""Scheduling (pytest-xdist ``--dist loadfile``: each module runs whole on one worker; modules are
+handed out in collection order, the first to the first worker, the second to the second). The
+two longest modules, which start the MPI launches and the Slurm jobs (subprocesses, mostly), go
+first, one per worker, and the rest of the suite fills in behind them: no long module is left to
+run alone at the end."""
+
+
+def _schedule_rank(item: pytest.Item) -> int:
     module = item.path.relative_to(Path(__file__).parent).as_posix()
-    return "launches" if module in LAUNCH_MODULES else module
+    return FIRST_MODULES.index(module) if module in FIRST_MODULES else len(FIRST_MODULES)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
-    items.sort(key=lambda item: xdist_group_of(item) != "launches")  # stable: otherwise collection order
+    items.sort(key=_schedule_rank)  # stable: collection order otherwise

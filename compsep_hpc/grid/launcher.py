@@ -36,7 +36,9 @@ from compsep_hpc.science.figures import CmbTemplates
 from compsep_hpc.store.background_writer import BackgroundWriter
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids
 from compsep_hpc.store.records import record_units
-from compsep_hpc.store.run_folder import check_run_folder, config_yaml, create_run_folder, read_templates, write_templates
+from compsep_hpc.sky.cmb import camb_spectra
+from compsep_hpc.store.run_folder import (check_run_folder, config_yaml, create_run_folder, read_templates,
+                                          use_stored_cmb_spectra, write_templates)
 
 
 def _logger(log_path: Path | None, rank: int) -> logging.Logger:
@@ -61,12 +63,14 @@ def _progress(rank: int, n_ranks: int, done: int, total: int, start: float, item
 def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: bool) -> tuple[list[int], str]:
     """Rank 0's checks and set-up: the ids already done and a new launch id (writes nothing on a dry run)."""
     exists = check_run_folder(config, run_dir)  # refuses another config; writes nothing
+    if exists:
+        use_stored_cmb_spectra(run_dir)
     experiment.validate()
     done = completed_item_ids(run_dir) if exists else set()
     launch_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     if not dry_run:
         create_run_folder(config, run_dir)
-        write_templates(run_dir, *experiment.templates)
+        write_templates(run_dir, *experiment.templates, camb=camb_spectra(3 * config.nside - 1))
     return sorted(done), launch_id
 
 
@@ -98,6 +102,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
         stop.ignore_from_now()
         return []
     experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
+    use_stored_cmb_spectra(run_dir)  # and its CMB: no CAMB run on the other ranks
     enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)

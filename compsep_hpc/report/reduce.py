@@ -36,7 +36,7 @@ from compsep_hpc.report.selection import CRITERIA, SELECTION_METRIC, choice, sca
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import read_records
-from compsep_hpc.store.run_folder import load_run_folder, read_templates
+from compsep_hpc.store.run_folder import load_run_folder, read_templates, use_stored_cmb_spectra
 
 FIGURES = ("cmb_variance", "cmb_mse", "mean_nll", *AT_BOUND, *R_COLUMNS, *HOLDOUT_COLUMNS)  # of each pick
 
@@ -66,6 +66,7 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = "variance", plots: b
     from compsep_hpc.science.figures import CmbTemplates
 
     stored = read_templates(run_dir)
+    use_stored_cmb_spectra(run_dir)
     experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r)
     combined_r = _combined_r(experiment, items, regions, "min_r_upper") if has_r else None

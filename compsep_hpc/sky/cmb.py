@@ -61,11 +61,38 @@ def _camb_run(lmax_bucket: int) -> tuple[np.ndarray, np.ndarray]:
     return lensed, tensor
 
 
-def _spectra_parts(lmax: int) -> tuple[np.ndarray, np.ndarray]:
+_GIVEN: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+"""CAMB outputs handed in by :func:`use_camb_spectra` (a run folder's stored copy), by bucket."""
+
+
+def _bucket(lmax: int) -> int:
+    return _BUCKET * -(-(int(lmax) + 1) // _BUCKET)
+
+
+def camb_spectra(lmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """The CAMB output every CMB spectrum up to ``lmax`` is cut from: (lensed scalar, tensor at
+    r = 1), each ``(L + 1, 4)`` C_ell in uK^2 (TT, EE, BB, TE), L = ``lmax`` rounded up to a
+    multiple of 512 (the one CAMB run of that bucket). What a run folder stores, so that later
+    launches, other ranks and ``reduce`` draw the same CMB without running CAMB again."""
     if lmax < 2:
         raise ValueError(f"lmax must be at least 2, got {lmax}")
-    bucket = _BUCKET * -(-(lmax + 1) // _BUCKET)
-    lensed, tensor = _camb_run(bucket)
+    bucket = _bucket(lmax)
+    return _GIVEN[bucket] if bucket in _GIVEN else _camb_run(bucket)
+
+
+def use_camb_spectra(lensed: np.ndarray, tensor: np.ndarray) -> None:
+    """Use these :func:`camb_spectra` (e.g. a run folder's stored copy) instead of running CAMB
+    for their bucket, in this process."""
+    lensed, tensor = np.asarray(lensed, dtype=float), np.asarray(tensor, dtype=float)
+    bucket = lensed.shape[0] - 1
+    if bucket % _BUCKET or lensed.shape != (bucket + 1, 4) or tensor.shape != lensed.shape:
+        raise ValueError(f"CAMB spectra of shapes {lensed.shape} and {tensor.shape}: expected ({_BUCKET}k + 1, 4)")
+    _GIVEN[bucket] = (lensed, tensor)
+    _power_spectra_cached.cache_clear()
+
+
+def _spectra_parts(lmax: int) -> tuple[np.ndarray, np.ndarray]:
+    lensed, tensor = camb_spectra(lmax)
     return lensed[: lmax + 1], tensor[: lmax + 1]
 
 

@@ -2,7 +2,9 @@
 another config is refused before anything is written.
 
 Layout of ``DIR``: ``config.yaml`` (the resolved config), ``run.json`` (hash, package version,
-creation time), ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run),
+creation time), ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run,
+and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
+:func:`use_stored_cmb_spectra`),
 ``checkpoints/`` (records, see checkpoint.py), ``logs/`` (one log per rank and
 launch), and, after ``reduce``, ``selection.json``, ``items.csv`` and ``plots/``.
 """
@@ -101,16 +103,19 @@ def load_run_folder(run_dir: str | Path) -> tuple[RunConfig, dict]:
     return config, meta
 
 
-def write_templates(run_dir: str | Path, tensor, lensing) -> None:
-    """Store the run's BB templates (uK^2 C_ell, tensor at r = 1 and lensing) once, atomically."""
+def write_templates(run_dir: str | Path, tensor, lensing, camb: tuple | None = None) -> None:
+    """Store the run's BB templates (uK^2 C_ell, tensor at r = 1 and lensing) once, atomically,
+    with ``camb`` = (lensed scalar, tensor) of sky.cmb.camb_spectra when given."""
     import numpy as np
 
     path = Path(run_dir) / TEMPLATES_FILE
     if path.exists():
         return
+    extra = {} if camb is None else {"camb_lensed": np.asarray(camb[0]), "camb_tensor": np.asarray(camb[1])}
     with atomic_path(path) as tmp:
-        np.savez(tmp, tensor=np.asarray(tensor), lensing=np.asarray(lensing),
-                 units=np.array("uK_CMB^2, C_ell BB, ell = 0..lmax"), package_version=np.array(__version__))
+        np.savez(tmp, tensor=np.asarray(tensor), lensing=np.asarray(lensing), **extra,
+                 units=np.array("uK_CMB^2, C_ell BB, ell = 0..lmax; camb_*: (ell, TT/EE/BB/TE)"),
+                 package_version=np.array(__version__))
 
 
 def read_templates(run_dir: str | Path):
@@ -122,3 +127,21 @@ def read_templates(run_dir: str | Path):
         return None
     with np.load(path) as f:
         return f["tensor"], f["lensing"]
+
+
+def use_stored_cmb_spectra(run_dir: str | Path) -> bool:
+    """Draw this process's CMB from the CAMB spectra stored in the run folder, when it has them
+    (folders written before they were stored fall back to CAMB): every launch, rank and reduce
+    of a run then sees the same CMB, whatever CAMB is installed, without running it. True if used."""
+    import numpy as np
+
+    from compsep_hpc.sky.cmb import use_camb_spectra
+
+    path = Path(run_dir) / TEMPLATES_FILE
+    if not path.exists():
+        return False
+    with np.load(path) as f:
+        if "camb_lensed" not in f.files:
+            return False
+        use_camb_spectra(f["camb_lensed"], f["camb_tensor"])
+    return True

@@ -5,7 +5,8 @@ slurm-wlm and munge installed: CI installs them; otherwise every test skips with
 stops it at the end. Like the real site it has ``MpiDefault=none``, so the pip ``mpich`` needs
 ``COMPSEP_SRUN_MPI=pmi2``; there is no slurmdbd, so jobs are followed with ``scontrol show job``.
 
-Every test submits a tiny config (nside 8, one region, 6 items, 2 noise realizations) with
+Every test submits a tiny config (nside 8, one region, 8 items, 2 noise realizations: test_launcher's,
+so the two modules share their compiled shapes in the session cache) with
 ``slurm/submit.sh``, as a user would, as 2 srun tasks on this node's CPUs: GRID_SBATCH_ARGS /
 REDUCE_SBATCH_ARGS override the scripts' GPU, CPU and time requests (the first submission checks
 the config with submit.sh's dry run; the others skip it, SKIP_DRY_RUN=1, to save time). All jobs
@@ -43,8 +44,8 @@ LOCAL_SLURM = REPO / "scripts" / "local_slurm.sh"
 SUBMIT = REPO / "slurm" / "submit.sh"
 COMPSEP = Path(sys.executable).parent / "compsep-hpc"  # the venv's, beside its python
 
-GRID = {"beta_dust": [1, 2, 3], "temp_dust": [1, 2], "beta_synch": [1]}
-N_ITEMS = 6
+GRID = {"beta_dust": [1, 2], "temp_dust": [1, 2], "beta_synch": [1, 2]}  # test_launcher's: compiled there
+N_ITEMS = 8
 N_TASKS = 2
 GRID_SBATCH_ARGS = f"--gpus-per-node=0 --ntasks-per-node={N_TASKS} --cpus-per-task=1 --time=00:30:00"
 REDUCE_SBATCH_ARGS = "--cpus-per-task=1 --time=00:10:00"
@@ -378,7 +379,7 @@ def test_reduce_job_runs_after_the_grid_job(pmi2_run):
 
 def test_time_limit_signal_stops_ranks_then_the_job_requeues_and_completes(slurm, env, tmp_path):
     sub = submit(slurm, env, tmp_path, dry_run=False)
-    # Both ranks logged their start-up line, so their SIGUSR1 handlers are in place; each has 3
+    # Both ranks logged their start-up line, so their SIGUSR1 handlers are in place; each has 4
     # items and stops after the one in progress: items are certain to remain, whatever the timing.
     wait_running_until(slurm, sub, lambda: started_ranks(sub.run_dir) == N_TASKS, "both ranks started")
     res = slurm.cmd("scancel", "--signal=USR1", "--batch", sub.grid)  # what --signal=B:USR1@300 sends
