@@ -13,6 +13,7 @@ from pathlib import Path
 
 from compsep_hpc.errors import BroadcastError, CompsepError
 from compsep_hpc.precision import enable_float64
+from compsep_hpc.report.selection import CRITERIA, DEFAULT_CRITERION
 
 DEFAULT_CONFIG = "demo.yaml"
 
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
     reduce = sub.add_parser("reduce", help="select configurations, write tables and plots")
     reduce.add_argument("run_dir")
-    reduce.add_argument("--criterion", choices=("variance", "r_upper"), default="variance")
+    reduce.add_argument("--criterion", default=DEFAULT_CRITERION,
+                        help=f"the pick the summary and plots follow: {', '.join(CRITERIA)} (default %(default)s)")
     reduce.set_defaults(func=_reduce)
     simulate = sub.add_parser("simulate", help="write the sky and noiseless band maps of a config")
     simulate.add_argument("config")

@@ -54,19 +54,25 @@ def _log_scale(values: np.ndarray) -> bool:
     return v.size > 0 and v.min() > 0 and v.max() > 10 * v.min()
 
 
+METRIC_LABELS = {"cmb_mse": r"CMB mean squared error [$\mu$K$^2$]",
+                 "cmb_variance": r"CMB variance over realizations (Eq. 9) [$\mu$K$^2$]",
+                 "r_upper": r"$\hat r + \sigma(r)$"}
+
+
 def plot_grid(path: str | os.PathLike, k_beta_dust: np.ndarray, k_temp_dust: np.ndarray,
-              k_beta_synch: np.ndarray, cmb_variance: np.ndarray, mean_nll: np.ndarray,
-              excluded: np.ndarray, selected: int | None, title: str = "") -> Path:
-    """CMB variance and mean NLL against K_beta_dust, one curve per (K_temp_dust, K_beta_synch).
+              k_beta_synch: np.ndarray, metric_values: np.ndarray, mean_nll: np.ndarray,
+              excluded: np.ndarray, selected: int | None, title: str = "", metric: str = "cmb_mse") -> Path:
+    """The selection figure ``metric`` (METRIC_LABELS) and mean NLL against K_beta_dust, one curve per
+    (K_temp_dust, K_beta_synch).
 
     All arrays have one entry per completed item. ``excluded`` items (unconverged fits) are drawn
     as red crosses, off the curves; ``selected`` is the index of the selected item (a star), or None.
     """
     kbd, ktd, kbs = (np.asarray(a) for a in (k_beta_dust, k_temp_dust, k_beta_synch))
-    ys = (np.asarray(cmb_variance, float), np.asarray(mean_nll, float))
+    ys = (np.asarray(metric_values, float), np.asarray(mean_nll, float))
     excluded = np.asarray(excluded, bool)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, y, name in zip(axes, ys, (r"CMB mean squared error [$\mu$K$^2$]", "mean NLL")):
+    for ax, y, name in zip(axes, ys, (METRIC_LABELS[metric], "mean NLL")):
         for td, bs in sorted(set(zip(ktd.tolist(), kbs.tolist()))):
             sel = (ktd == td) & (kbs == bs) & ~excluded
             order = np.argsort(kbd[sel], kind="stable")
@@ -79,7 +85,7 @@ def plot_grid(path: str | os.PathLike, k_beta_dust: np.ndarray, k_temp_dust: np.
                     label="selected", zorder=5)
         if _log_scale(kbd.astype(float)):
             ax.set_xscale("log")
-        if name.startswith("CMB") and _log_scale(y[~excluded]):
+        if name != "mean NLL" and _log_scale(y[~excluded]):
             ax.set_yscale("log")
         ax.set_xlabel("K_beta_dust")
         ax.set_ylabel(name)

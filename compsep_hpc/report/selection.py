@@ -1,7 +1,15 @@
-"""Selection rules: which items may be scored, the best of a set, and its JSON form.
+r"""Selection rules: the criteria, which items may be scored, the best of a set, and its JSON form.
 
-Criterion ``variance`` minimises ``cmb_mse`` (SELECTION_METRIC), ``r_upper`` minimises
-r_hat + sigma(r); both only among the items whose every fit converged (:func:`usable`).
+Each criterion is named for the record figure it minimises (science/figures.py), among the items
+whose every fit converged (:func:`usable`); ``selection.json`` gives every region's pick under each:
+
+- ``min_cmb_mse`` (the default): ``cmb_mse``, :math:`\langle(\hat s_i - s)^2\rangle`, the noise
+  variance plus the squared foreground bias of the recovered CMB. For the best CMB map.
+- ``min_variance``: ``cmb_variance``, the paper's Eq. 9, the variance over noise realizations only.
+  Blind to a bias that is the same in every realization, it favours few patches (its noise term
+  grows with the patch counts); the paper's own figure, for comparison with it.
+- ``min_r_upper``: ``r_upper`` = r_hat + sigma(r) from the residual BB spectra. For the tightest
+  constraint on r (needs records with the r figures).
 """
 
 from __future__ import annotations
@@ -11,12 +19,26 @@ from typing import Any
 
 import numpy as np
 
+from compsep_hpc.errors import CompsepError
 from compsep_hpc.model.parameters import PATCH_KEYS
 
-CRITERIA = ("variance", "r_upper")
+CRITERIA: dict[str, str] = {"min_cmb_mse": "cmb_mse", "min_variance": "cmb_variance", "min_r_upper": "r_upper"}
+"""criterion -> the record figure it minimises."""
+DEFAULT_CRITERION = "min_cmb_mse"
+RENAMED_CRITERIA = {"variance": "min_cmb_mse", "r_upper": "min_r_upper"}
+"""Names of earlier versions: ``variance`` minimised cmb_mse, not the variance."""
+
+SELECTION_METRIC = CRITERIA[DEFAULT_CRITERION]
 
 
-SELECTION_METRIC = "cmb_mse"
+def criterion_metric(criterion: str) -> str:
+    """The figure ``criterion`` minimises; CompsepError (one line) for an unknown or renamed one."""
+    if criterion in CRITERIA:
+        return CRITERIA[criterion]
+    if criterion in RENAMED_CRITERIA:
+        raise CompsepError(f"criterion {criterion!r} is now called {RENAMED_CRITERIA[criterion]!r} "
+                           f"(choose one of {', '.join(CRITERIA)}; min_variance is the paper's Eq. 9)")
+    raise CompsepError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
 
 
 def usable(row: dict, metric: str = SELECTION_METRIC) -> bool:

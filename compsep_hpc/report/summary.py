@@ -33,8 +33,7 @@ def _bounds(choice: dict) -> str:
 
 def format_selection(selection: dict) -> str:
     """A short human summary of a selection (what ``compsep-hpc reduce`` prints)."""
-    crit = selection["criterion"]
-    key = "min_r_upper" if crit == "r_upper" else "min_variance"
+    crit = key = selection["criterion"]
     lines = [f"run {selection.get('run_name', '?')} (config {selection['config_sha256'][:12]}), "
              f"criterion {crit}: {selection['n_items_done']}/{selection['n_items_total']} items done; "
              "excl: items with an unconverged fit; at bound: mean parameters on a bound per fit "
@@ -59,9 +58,11 @@ def format_selection(selection: dict) -> str:
     for key, title in (("min_r_upper", "combined min_r_upper selections"),
                        ("multires_baseline", "combined multires baselines")):
         lines += _combined_r_lines(selection["combined"].get(key), title)
-    comb = selection["combined"]["min_variance"]
-    lines.append("combined (pixel-weighted cmb_variance over all regions): "
-                 + ("- (a region has no usable item)" if comb is None else f"{comb['cmb_variance']:.6g} uK^2"))
+    means = key if key != "min_r_upper" else "min_cmb_mse"
+    comb = selection["combined"][means]
+    lines.append(f"combined {means} picks (pixel-weighted over all regions): " + (
+        "- (a region has no usable item)" if comb is None
+        else f"cmb_mse {comb['cmb_mse']:.6g} uK^2, cmb_variance {comb['cmb_variance']:.6g} uK^2"))
     missing = selection["n_items_total"] - selection["n_items_done"]
     if missing:
         lines.append(f"note: {missing} item(s) not done yet; the selection covers completed items only")

@@ -60,7 +60,7 @@ def compare_run(tmp_path_factory):
         for item in work_list(config):
             records[item.item_id] = exp.record(item)
             w.append(item.item_id, records[item.item_id])
-    return config, exp, folder, records, reduce_run(folder, criterion="r_upper")
+    return config, exp, folder, records, reduce_run(folder, criterion="min_r_upper")
 
 
 def test_one_reduce_reports_kmeans_and_multires_per_region_and_combined(compare_run):

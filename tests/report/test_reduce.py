@@ -60,7 +60,8 @@ def k_eff(config):
             for it in work_list(config)}
 
 
-def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverged: int = 0) -> dict:
+def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverged: int = 0,
+                mse: float | None = None) -> dict:
     rng = np.random.default_rng(item.item_id)
     converged = np.ones(N_REAL, bool)
     converged[:n_unconverged] = False
@@ -74,7 +75,8 @@ def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverge
     result = ConfigurationResult(
         n_patches=k_eff, likelihood="compressed", n_cells=int(np.prod(k_eff)), fit=fit,
         systematic=sys_fit, systematic_cmb_power=1e-3, cmb_maps=None, systematic_cmb_map=None)
-    figures = {"cmb_variance": variance, "cmb_mse": variance, "spatial_variance": rng.random(N_REAL)}
+    figures = {"cmb_variance": variance, "cmb_mse": variance if mse is None else mse,
+               "spatial_variance": rng.random(N_REAL)}
     return item_record(item, result, figures, seconds=2.0, package_version=__version__)
 
 
@@ -100,20 +102,20 @@ def test_selection_json(full_run):
     folder, sel = full_run
     on_disk = json.loads((folder / "selection.json").read_text())
     assert on_disk == sel
-    assert sel["criterion"] == "variance" and sel["n_items_done"] == 11 and sel["n_items_total"] == 12
+    assert sel["criterion"] == "min_cmb_mse" and sel["n_items_done"] == 11 and sel["n_items_total"] == 12
     u, low = sel["regions"]["GAL020_U"], sel["regions"]["GAL020_L"]
-    assert u["min_variance"] == {"K_beta_dust": 2, "K_temp_dust": 2, "K_beta_synch": 1,
-                                 "cmb_variance": 2.0, "cmb_mse": 2.0, "mean_nll": pytest.approx(u["min_variance"]["mean_nll"]),
+    assert u["min_cmb_mse"] == {"K_beta_dust": 2, "K_temp_dust": 2, "K_beta_synch": 1,
+                                 "cmb_variance": 2.0, "cmb_mse": 2.0, "mean_nll": pytest.approx(u["min_cmb_mse"]["mean_nll"]),
                                  "at_bound_beta_dust": 1.0, "at_bound_temp_dust": 0.0, "at_bound_beta_synch": 1.0,
                                  "item_id": 3}
-    assert u["min_variance"]["mean_nll"] < -1e6
+    assert u["min_cmb_mse"]["mean_nll"] < -1e6
     assert (u["n_items_done"], u["n_items_total"], u["n_excluded_unconverged"]) == (6, 6, 1)
-    assert low["min_variance"]["item_id"] == 7  # tie with 9: lowest id
-    assert (low["min_variance"]["K_beta_dust"], low["min_variance"]["K_temp_dust"]) == (1, 2)
+    assert low["min_cmb_mse"]["item_id"] == 7  # tie with 9: lowest id
+    assert (low["min_cmb_mse"]["K_beta_dust"], low["min_cmb_mse"]["K_temp_dust"]) == (1, 2)
     assert (low["n_items_done"], low["n_items_total"], low["n_excluded_unconverged"]) == (5, 6, 1)
     assert u["min_r_upper"] is None and low["min_r_upper"] is None
     n_u, n_l = u["n_pix"], low["n_pix"]
-    assert sel["combined"]["min_variance"]["cmb_variance"] == pytest.approx((2.0 * n_u + 1.5 * n_l) / (n_u + n_l))
+    assert sel["combined"]["min_cmb_mse"]["cmb_variance"] == pytest.approx((2.0 * n_u + 1.5 * n_l) / (n_u + n_l))
 
 
 def test_items_csv(full_run, k_eff):
@@ -156,7 +158,7 @@ def test_format_selection(full_run):
 def test_format_selection_flags_an_unconverged_baseline(full_run):
     _, sel = full_run
     sel = json.loads(json.dumps(sel))
-    pick = sel["regions"]["GAL020_U"]["min_variance"]
+    pick = sel["regions"]["GAL020_U"]["min_cmb_mse"]
     for n, note in ((0, "(multires patch nsides)"), (7, "(multires patch nsides; 7 fit(s) unconverged)")):
         sel["regions"]["GAL020_U"]["multires_baseline"] = {**pick, "item_id": 12, "n_unconverged": n}
         baseline_line = next(line for line in format_selection(sel).splitlines() if "baseline" in line)
@@ -182,10 +184,10 @@ def test_partial_run(config, k_eff, tmp_path):
     folder = make_run(config, k_eff, tmp_path / "run", [0, 1, 2], n_writers=1)
     sel = reduce_run(folder, plots=False)
     assert sel["n_items_done"] == 3 and sel["plots"] == []
-    assert sel["regions"]["GAL020_U"]["min_variance"]["item_id"] == 2
-    assert sel["regions"]["GAL020_L"]["min_variance"] is None
+    assert sel["regions"]["GAL020_U"]["min_cmb_mse"]["item_id"] == 2
+    assert sel["regions"]["GAL020_L"]["min_cmb_mse"] is None
     assert sel["regions"]["GAL020_L"]["n_items_done"] == 0
-    assert sel["combined"]["min_variance"] is None
+    assert sel["combined"]["min_cmb_mse"] is None
     assert "no usable item" in format_selection(sel)
     assert "items done: 3 / 12" in run_status(folder)
 
@@ -194,7 +196,7 @@ def test_all_excluded_region(config, k_eff, tmp_path):
     folder = make_run(config, k_eff, tmp_path / "run", [4, 10], n_writers=1)
     sel = reduce_run(folder, plots=False)
     for region in ("GAL020_U", "GAL020_L"):
-        assert sel["regions"][region]["min_variance"] is None
+        assert sel["regions"][region]["min_cmb_mse"] is None
         assert sel["regions"][region]["n_excluded_unconverged"] == 1
 
 
@@ -203,8 +205,8 @@ def test_zero_records_and_criteria(config, k_eff, tmp_path, full_run):
     with pytest.raises(CompsepError, match="no completed item"):
         reduce_run(tmp_path / "empty")
     assert "items done: 0 / 12" in run_status(tmp_path / "empty")
-    with pytest.raises(CompsepError, match="criterion r_upper needs"):
-        reduce_run(full_run[0], criterion="r_upper", plots=False)
+    with pytest.raises(CompsepError, match="criterion min_r_upper needs"):
+        reduce_run(full_run[0], criterion="min_r_upper", plots=False)
     with pytest.raises(CompsepError, match="unknown criterion"):
         reduce_run(full_run[0], criterion="nope")
 
@@ -231,10 +233,10 @@ def test_r_upper_criterion(config, k_eff, tmp_path):
         for i, r in r_upper.items():
             rec = fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0))
             w.append(i, {**rec, "r_hat": r / 2, "sigma_r": r / 2, "r_upper": r})
-    sel = reduce_run(folder, criterion="r_upper", plots=False)
+    sel = reduce_run(folder, criterion="min_r_upper", plots=False)
     u = sel["regions"]["GAL020_U"]
     assert u["min_r_upper"]["item_id"] == 1 and u["min_r_upper"]["r_upper"] == pytest.approx(0.01)
-    assert u["min_variance"]["item_id"] == 3
+    assert u["min_cmb_mse"]["item_id"] == 3
     assert sel["regions"]["GAL020_L"]["min_r_upper"]["item_id"] == 6
     assert "r_upper" in (folder / "items.csv").read_text().splitlines()[0]
 
@@ -246,6 +248,9 @@ def test_cli(full_run, capsys):
     assert main(["reduce", str(full_run[0])]) == 0
     out = capsys.readouterr().out
     assert "items done: 11 / 12" in out and "GAL020_L" in out
+    assert main(["reduce", str(full_run[0]), "--criterion", "variance"]) == 2  # renamed: one line, exit 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [err.strip()] and "is now called 'min_cmb_mse'" in err
 
 
 def test_an_item_whose_systematic_fit_did_not_converge_is_not_selected():
@@ -253,3 +258,35 @@ def test_an_item_whose_systematic_fit_did_not_converge_is_not_selected():
             {"item_id": 1, "n_unconverged": 0, "systematic_converged": True, "cmb_mse": 2.0}]
     best, n_excluded = select(rows)
     assert best["item_id"] == 1 and n_excluded == 1
+
+
+def test_each_criterion_picks_the_minimum_of_its_own_figure(config, k_eff, tmp_path):
+    """cmb_variance (Eq. 9) grows with K while the bias falls: min_variance, min_cmb_mse and
+    min_r_upper pick three different items; --criterion chooses which one the summary follows."""
+    folder = tmp_path / "run"
+    create_run_folder(config, folder)
+    items = work_list(config)
+    variance = {0: 1.0, 1: 1.5, 2: 2.0, 3: 2.5, 4: 3.0, 5: 3.5}  # GAL020_U: minimum at item 0
+    mse = {0: 9.0, 1: 4.0, 2: 3.0, 3: 3.2, 4: 3.4, 5: 3.6}  # variance + bias^2: minimum at item 2
+    r_upper = {0: 0.05, 1: 0.04, 2: 0.03, 3: 0.03, 4: 0.01, 5: 0.02}  # minimum at item 4
+    with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
+                          config_yaml=config_yaml(config), package_version=__version__) as w:
+        for i in variance:
+            rec = fake_record(items[i], k_eff[i], variance[i], mse=mse[i])
+            w.append(i, {**rec, "r_hat": r_upper[i] / 2, "sigma_r": r_upper[i] / 2, "r_upper": r_upper[i]})
+    for criterion, expected in (("min_variance", 0), ("min_cmb_mse", 2), ("min_r_upper", 4)):
+        sel = reduce_run(folder, criterion=criterion, plots=False)
+        u = sel["regions"]["GAL020_U"]
+        assert (u["min_variance"]["item_id"], u["min_cmb_mse"]["item_id"], u["min_r_upper"]["item_id"]) == (0, 2, 4)
+        assert sel["criterion"] == criterion and u[criterion]["item_id"] == expected
+        assert sel["selection_metric"] == {"min_variance": "cmb_variance", "min_cmb_mse": "cmb_mse",
+                                           "min_r_upper": "r_upper"}[criterion]
+        table_row = next(line for line in format_selection(sel).splitlines() if line.startswith("GAL020_U"))
+        assert table_row.split()[-2] == str(expected), table_row  # the summary shows this criterion's pick
+    assert sel["combined"]["min_variance"] is None  # GAL020_L has no record: no combined pick
+
+
+@pytest.mark.parametrize("old, new", [("variance", "min_cmb_mse"), ("r_upper", "min_r_upper")])
+def test_renamed_criteria_are_refused_with_their_new_name(full_run, old, new):
+    with pytest.raises(CompsepError, match=f"criterion '{old}' is now called '{new}'"):
+        reduce_run(full_run[0], criterion=old, plots=False)
