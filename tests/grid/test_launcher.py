@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import h5py
@@ -31,10 +30,12 @@ import numpy as np
 import pytest
 import yaml
 
-from compsep_hpc.store.checkpoint import completed_item_ids, file_attributes, read_records, record_files
+from compsep_hpc.store.checkpoint import file_attributes, record_files
 from compsep_hpc.config import load_config
 from compsep_hpc.grid.runtime import rank_slice
 from compsep_hpc.grid.work import work_list
+
+from run_records import done_ids, read_records_strict  # tests/grid/run_records.py
 
 pytestmark = pytest.mark.e2e
 
@@ -163,11 +164,6 @@ def finish_all(*launches: Launch) -> list[subprocess.CompletedProcess]:
                 launch.sigkill_all()
 
 
-def done_ids(run_dir: Path) -> set[int]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return completed_item_ids(run_dir)
-
 
 def wait_for(launch: Launch, condition, what: str, timeout: float = RUN_TIMEOUT) -> None:
     while not condition():
@@ -190,14 +186,6 @@ def tree_digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
             for p in sorted(root.rglob("*"))}
 
-
-def read_records_strict(run_dir: Path) -> list[dict]:
-    """read_records, failing on any warning (duplicate item, unreadable file)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        records = read_records(run_dir)
-    assert not caught, [str(w.message) for w in caught]
-    return records
 
 
 def assert_complete_once(run_dir: Path, n_items: int) -> list[dict]:

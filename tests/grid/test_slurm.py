@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,9 @@ import pytest
 import yaml
 
 from compsep_hpc.grid.runtime import rank_slice
-from compsep_hpc.store.checkpoint import completed_item_ids, file_attributes, read_records, record_files
+from compsep_hpc.store.checkpoint import file_attributes, record_files
+
+from run_records import done_ids, read_records_strict  # tests/grid/run_records.py
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
@@ -270,19 +271,6 @@ def slurm_time(value: str) -> datetime:
 # the run folder
 # ---------------------------------------------------------------------------------------------
 
-def done_ids(run_dir: Path) -> set[int]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a file being replaced right now
-        return completed_item_ids(run_dir)
-
-
-def read_records_strict(run_dir: Path) -> list[dict]:
-    """Every record, failing on any warning (an item read from two files, an unreadable file)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        records = read_records(run_dir)
-    assert not caught, [str(w.message) for w in caught]
-    return records
 
 
 def launches(run_dir: Path) -> list[tuple[str, dict[int, list[int]]]]:
