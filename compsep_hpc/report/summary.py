@@ -55,9 +55,9 @@ def format_selection(selection: dict) -> str:
                          f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
                          f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
                          f" {_bounds(base):>9}  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
-    for key, title in (("min_r_upper", "combined min_r_upper selections"),
-                       ("multires_baseline", "combined multires baselines")):
-        lines += _combined_r_lines(selection["combined"].get(key), title)
+    for combined_key, title in (("min_r_upper", "combined min_r_upper selections"),
+                                ("multires_baseline", "combined multires baselines")):
+        lines += _combined_r_lines(selection["combined"].get(combined_key), title)
     means = key if key != "min_r_upper" else "min_cmb_mse"
     comb = selection["combined"][means]
     lines.append(f"combined {means} picks (pixel-weighted over all regions): " + (

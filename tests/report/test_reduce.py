@@ -153,6 +153,9 @@ def test_format_selection(full_run):
     assert l_line.split()[1:6] == ["5/6", "1", "1", "2", "1"]
     assert u_line.split()[-1] == "1/0/1" and l_line.split()[-1] == "1/0/1"  # ids 3 and 7: mean on a bound per family
     assert "1 item(s) not done" in text
+    comb = sel["combined"]["min_cmb_mse"]
+    assert (f"combined min_cmb_mse picks (pixel-weighted over all regions): cmb_mse {comb['cmb_mse']:.6g} uK^2, "
+            f"cmb_variance {comb['cmb_variance']:.6g} uK^2") in text
 
 
 def test_format_selection_flags_an_unconverged_baseline(full_run):
