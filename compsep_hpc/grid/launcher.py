@@ -105,8 +105,8 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
         return []
     experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
     use_stored_cmb_spectra(run_dir)  # and its CMB: no CAMB run on the other ranks
-    for region in config.regions.names:  # and its regions' weights and couplings
-        experiment.use_geometry(region, read_geometry(run_dir, region))
+    for region in config.regions.names:  # and its regions' weights and couplings (written by rank 0)
+        experiment.use_geometry(region, read_geometry(run_dir, region) or experiment.geometry(region))
     enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)

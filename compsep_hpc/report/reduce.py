@@ -74,9 +74,9 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     combined_r = _combined_r(run_dir, experiment, items, regions, "min_r_upper") if has_r else None
     combined_baseline = (_combined_r(run_dir, experiment, items, regions, "multires_baseline")
                          if has_r and config.grid.multires_baseline else None)
-    for combined in (combined_r, combined_baseline):  # the union's coupling joins the run folder
-        if combined is not None:
-            write_geometry(run_dir, combined["geometry_name"], experiment.geometry(combined["geometry_name"]))
+    unions = [c["geometry_name"] for c in (combined_r, combined_baseline) if c is not None]
+    for name in [*config.regions.names, *unions]:  # every coupling used joins the run folder (no-op if there)
+        write_geometry(run_dir, name, experiment.geometry(name))
     selection: dict[str, Any] = {
         "config_sha256": config.sha256(), "package_version": __version__, "run_name": config.name,
         "criterion": criterion, "selection_metric": metric, "holdout": config.noise.holdout,

@@ -153,6 +153,8 @@ def test_format_selection(full_run):
     assert l_line.split()[1:6] == ["5/6", "1", "1", "2", "1"]
     assert u_line.split()[-1] == "1/0/1" and l_line.split()[-1] == "1/0/1"  # ids 3 and 7: mean on a bound per family
     assert "1 item(s) not done" in text
+    thin = {**sel, "regions": {**sel["regions"], "GAL020_U": {**sel["regions"]["GAL020_U"], "apod_warning": "too thin"}}}
+    assert "warning GAL020_U: too thin" in format_selection(thin).splitlines()
 
 
 def test_format_selection_flags_an_unconverged_baseline(full_run):
@@ -232,10 +234,14 @@ def test_r_upper_criterion(config, k_eff, tmp_path):
                           config_yaml=config_yaml(config), package_version=__version__) as w:
         for i, r in r_upper.items():
             rec = fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0))
-            w.append(i, {**rec, "r_hat": r / 2, "sigma_r": r / 2, "r_upper": r})
+            w.append(i, {**rec, "r_hat": r / 2, "sigma_r": r / 2, "sigma_r_sim": r / 3, "r_upper": r})
     sel = reduce_run(folder, criterion="min_r_upper", plots=False)
     u = sel["regions"]["GAL020_U"]
     assert u["min_r_upper"]["item_id"] == 1 and u["min_r_upper"]["r_upper"] == pytest.approx(0.01)
+    # both sigma(r): the likelihood width and the spread of the per-realization r_hat
+    assert u["min_r_upper"]["sigma_r"] == pytest.approx(0.005) and u["min_r_upper"]["sigma_r_sim"] == pytest.approx(0.01 / 3)
+    assert u["apod_warning"] == ""
+    assert (folder / "region_spectra" / "GAL020_U.npz").exists()  # the coupling joins the run folder
     assert u["min_cmb_mse"]["item_id"] == 3
     assert sel["regions"]["GAL020_L"]["min_r_upper"]["item_id"] == 6
     assert "r_upper" in (folder / "items.csv").read_text().splitlines()[0]
