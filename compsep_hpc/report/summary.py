@@ -57,9 +57,9 @@ def format_selection(selection: dict) -> str:
                          f" {_bounds(base):>9}  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
     lines += [f"warning {region}: {info['apod_warning']}" for region, info in selection["regions"].items()
               if info.get("apod_warning")]
-    for key, title in (("min_r_upper", "combined min_r_upper selections"),
-                       ("multires_baseline", "combined multires baselines")):
-        lines += _combined_r_lines(selection["combined"].get(key), title)
+    for combined_key, title in (("min_r_upper", "combined min_r_upper selections"),
+                                ("multires_baseline", "combined multires baselines")):
+        lines += _combined_r_lines(selection["combined"].get(combined_key), title)
     means = key if key != "min_r_upper" else "min_cmb_mse"
     comb = selection["combined"][means]
     lines.append(f"combined {means} picks (pixel-weighted over all regions): " + (
