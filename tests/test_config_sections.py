@@ -26,7 +26,7 @@ def test_omitted_sections_take_the_dataclass_defaults():
     assert c.regions == RegionsConfig(names=("GAL020_U",))
     assert c.grid == GridConfig(beta_dust=(1,), temp_dust=(1,), beta_synch=(1,))
     assert SpectraConfig().lmax is None  # resolved per run: 2 nside
-    assert c.spectra == SpectraConfig(lmin=2, lmax=2 * c.nside, apod_deg=None)
+    assert c.spectra == SpectraConfig(lmin=None, lmax=2 * c.nside, delta_ell=10, apod_type="C2", apod_deg=2.0, A_lens=1.0)
     assert parse_config({**MINIMAL, "nside": 16}).spectra.lmax == 32
 
 
@@ -44,9 +44,11 @@ def test_the_stored_form_parses_to_the_same_config():
     assert again == c and again.sha256() == c.sha256()
 
 
-def test_the_demo_config_resolves_as_before_the_layout_change():
-    """The run id of configs/demo.yaml: a change of any default would change every stored run's id."""
-    assert load_config(REPO / "configs" / "demo.yaml").sha256().startswith("ecdf0fb14c20")
+def test_the_demo_config_resolves_as_pinned():
+    """The run id of configs/demo.yaml: a change of any default would change every stored run's id.
+    Pin moved deliberately (was ecdf0fb14c20) by issue 11: the spectra section gained delta_ell,
+    apod_type, A_lens, a fixed apod_deg default and a per-region lmin (the bandpower estimator)."""
+    assert load_config(REPO / "configs" / "demo.yaml").sha256().startswith("7d32d841e904")
 
 
 @pytest.mark.parametrize("bad", [0, 3, 12, -4, True, 2.0, "8"])

@@ -19,8 +19,8 @@ from compsep_hpc.grid.work import WorkItem
 from compsep_hpc.model.parameters import PATCH_KEYS
 from compsep_hpc.partition.patches import PatchCache
 from compsep_hpc.partition.regions import region_mask, region_pixels
-from compsep_hpc.science.figures import CmbTemplates, RegionGeometry, item_figures, region_geometry
-from compsep_hpc.science.spectra import apodized_mask
+from compsep_hpc.science.figures import CmbTemplates, item_figures
+from compsep_hpc.science.geometry import RegionGeometry, region_geometry
 from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_configuration
 from compsep_hpc.separation.observations import RegionData, region_data, spectral_model
 from compsep_hpc.sky import SkyMaps, make_sky
@@ -47,9 +47,10 @@ class Experiment:
 
     @property
     def templates(self) -> CmbTemplates:
-        """BB templates (tensor r = 1, lensing) up to spectra.lmax; from CAMB unless given."""
+        """BB templates (tensor r = 1, lensing) up to 3 nside - 1 (the bandpower windows' reach);
+        from CAMB unless given."""
         if self._templates is None:
-            self._templates = CmbTemplates(*bb_templates(self.config.spectra.lmax))
+            self._templates = CmbTemplates(*bb_templates(3 * self.config.nside - 1))
         return self._templates
 
     @templates.setter
@@ -71,11 +72,21 @@ class Experiment:
         return region_mask(region, c.nside, mask_file=c.regions.mask_file, foreground_intensity=self.sky.foreground_intensity)
 
     def geometry(self, region: str) -> RegionGeometry:
-        """Pixels, apodized weights and f_sky of a region, for its residual spectra."""
+        """Pixels, apodized weights, taper warning and MASTER coupling of a region (science/geometry.py):
+        the stored one when :meth:`use_geometry` gave it, else computed from its mask."""
         if region not in self._geometry:
-            weights = apodized_mask(self.region_mask(region), self.config.nside, self.config.spectra.apod_deg)
-            self._geometry[region] = region_geometry(self.pixels(region), weights)
+            self._geometry[region] = region_geometry(self.region_mask(region), self.config.spectra)
         return self._geometry[region]
+
+    def use_geometry(self, name: str, geometry: RegionGeometry) -> None:
+        """Use ``geometry`` (e.g. the run folder's copy) for the region or union ``name``."""
+        self._geometry[name] = geometry
+
+    def union_geometry(self, name: str, mask) -> RegionGeometry:
+        """The geometry of a union of regions (boolean RING ``mask``), cached under ``name``."""
+        if name not in self._geometry:
+            self._geometry[name] = region_geometry(mask, self.config.spectra)
+        return self._geometry[name]
 
     def pixels(self, region: str) -> np.ndarray:
         if region not in self._pixels:
@@ -124,7 +135,7 @@ class Experiment:
         """The item's figures (science/figures.py): in-sample, and ``_holdout`` for the held-out ones."""
         c = self.config
         return item_figures(result.cmb_maps, self.region_data(item.region).cmb, result.systematic_cmb_map,
-                            self.geometry(item.region), c.nside, self.templates, c.spectra, c.sky.r, c.noise.holdout)
+                            self.geometry(item.region), self.templates, c.spectra, c.sky.r, c.noise.holdout)
 
     def record(self, item: WorkItem) -> dict:
         """Evaluate an item and flatten it into its record (store/records.py)."""

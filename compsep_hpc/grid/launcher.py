@@ -37,8 +37,8 @@ from compsep_hpc.store.background_writer import BackgroundWriter
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids
 from compsep_hpc.store.records import record_units
 from compsep_hpc.sky.cmb import camb_spectra
-from compsep_hpc.store.run_folder import (check_run_folder, config_yaml, create_run_folder, read_templates,
-                                          use_stored_cmb_spectra, write_templates)
+from compsep_hpc.store.run_folder import (check_run_folder, config_yaml, create_run_folder, read_geometry,
+                                          read_templates, use_stored_cmb_spectra, write_geometry, write_templates)
 
 
 def _logger(log_path: Path | None, rank: int) -> logging.Logger:
@@ -71,6 +71,8 @@ def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: 
     if not dry_run:
         create_run_folder(config, run_dir)
         write_templates(run_dir, *experiment.templates, camb=camb_spectra(3 * config.nside - 1))
+        for region in config.regions.names:  # the regions' MASTER couplings, once per run
+            write_geometry(run_dir, region, read_geometry(run_dir, region) or experiment.geometry(region))
     return sorted(done), launch_id
 
 
@@ -103,6 +105,8 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
         return []
     experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
     use_stored_cmb_spectra(run_dir)  # and its CMB: no CAMB run on the other ranks
+    for region in config.regions.names:  # and its regions' weights and couplings (written by rank 0)
+        experiment.use_geometry(region, read_geometry(run_dir, region) or experiment.geometry(region))
     enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)

@@ -11,15 +11,15 @@ import numpy as np
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.grid.work import WorkItem
 from compsep_hpc.partition.regions import region_mask
-from compsep_hpc.science.figures import region_geometry, split_figures
-from compsep_hpc.science.spectra import apodized_mask
+from compsep_hpc.science.figures import split_figures
 
 
 def combined_figures(experiment: Experiment, selected: dict[str, WorkItem]) -> dict:
     """Figures of the union of the regions, each fitted with its own selected configuration.
 
     Returns the in-sample figures (and ``*_holdout`` ones when the run holds realizations out),
-    with the stitched region's ``n_pix`` and ``fsky``; spectra are uK^2 C_ell BB.
+    with the stitched region's ``n_pix``, ``fsky`` and ``geometry_name`` (its geometry is
+    ``experiment.geometry``-cached under that name, for the run folder); spectra are uK^2 BB bandpowers.
     """
     c = experiment.config
     maps, truth, systematic, pixels = [], [], [], []
@@ -37,8 +37,14 @@ def combined_figures(experiment: Experiment, selected: dict[str, WorkItem]) -> d
     cmb_maps = np.concatenate(maps, axis=-1)[..., order]
     true_cmb = np.concatenate(truth, axis=-1)[..., order]
     sys_map = np.concatenate(systematic, axis=-1)[..., order]
-    geometry = region_geometry(np.concatenate(pixels)[order], apodized_mask(union, c.nside, c.spectra.apod_deg))
-    out: dict = {"n_pix": int(geometry.pixels.size), "fsky": float(geometry.fsky)}
-    out.update(split_figures(cmb_maps, true_cmb, sys_map, geometry, c.nside, experiment.templates, c.spectra,
+    name = union_name(selected)
+    geometry = experiment.union_geometry(name, union)
+    out: dict = {"n_pix": int(geometry.pixels.size), "fsky": float(geometry.fsky), "geometry_name": name}
+    out.update(split_figures(cmb_maps, true_cmb, sys_map, geometry, experiment.templates, c.spectra,
                              c.sky.r, c.noise.holdout))
     return out
+
+
+def union_name(selected: dict) -> str:
+    """The name of the union of the regions of ``selected`` (its run-folder geometry file)."""
+    return "union_" + "+".join(sorted(selected))

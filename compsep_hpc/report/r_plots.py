@@ -15,18 +15,20 @@ import numpy as np  # noqa: E402
 from compsep_hpc.grid.experiment import Experiment  # noqa: E402
 from compsep_hpc.model.parameters import PATCH_KEYS  # noqa: E402
 from compsep_hpc.report.plots import save_figure  # noqa: E402
+from compsep_hpc.science.bandpowers import bin_centres  # noqa: E402
+from compsep_hpc.science.coupling import binned_model  # noqa: E402
 from compsep_hpc.science.figures import r_figures  # noqa: E402
 from compsep_hpc.store.records import SPECTRA_FIELDS  # noqa: E402
 
 
-def _dl(cl: np.ndarray) -> np.ndarray:
-    ell = np.arange(cl.size)
+def _dl(cl: np.ndarray, ell: np.ndarray) -> np.ndarray:
+    """D_ell = ell (ell + 1) C_ell / 2 pi of bandpowers ``cl`` at their bin centres ``ell``."""
     return ell * (ell + 1) * cl / (2 * np.pi)
 
 
 def _curves(experiment: Experiment, selection: dict, by_id: dict, combined: dict | None,
             combined_baseline: dict | None) -> dict[str, dict]:
-    """Spectra and fsky of each region's min_r_upper pick (and baseline), plus the combined ones."""
+    """Bandpowers and coupling of each region's min_r_upper pick (and baseline), plus the combined ones."""
     out: dict[str, dict] = {}
     for region, info in selection["regions"].items():
         for key, label in (("min_r_upper", region), ("multires_baseline", f"{region} multires")):
@@ -34,11 +36,10 @@ def _curves(experiment: Experiment, selection: dict, by_id: dict, combined: dict
             if pick is not None:
                 rec = by_id[pick["item_id"]]
                 out[label] = {**{k: np.asarray(rec[k]) for k in SPECTRA_FIELDS},
-                              "fsky": experiment.geometry(region).fsky}
-    if combined is not None:
-        out["combined"] = combined
-    if combined_baseline is not None:
-        out["combined multires"] = combined_baseline
+                              "coupling": experiment.geometry(region).coupling}
+    for label, comb in (("combined", combined), ("combined multires", combined_baseline)):
+        if comb is not None:
+            out[label] = {**comb, "coupling": experiment.geometry(comb["geometry_name"]).coupling}
     return out
 
 
@@ -57,18 +58,23 @@ def r_plots(run_dir: Path, experiment: Experiment, selection: dict, records: lis
 
 
 def _spectra_plot(run_dir: Path, experiment: Experiment, curves: dict[str, dict]) -> str:
-    """Systematic and statistical residual D_ell^BB of each curve, with the lensing and r = 0.001 ones."""
-    c, templates = experiment.config, experiment.templates
-    ell = np.arange(c.spectra.lmin, c.spectra.lmax + 1)
+    """Systematic and statistical residual BB bandpowers (as D_ell) of each curve, with the lensing
+    and r = 0.001 templates through the first curve's windows."""
+    templates = experiment.templates
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(ell, _dl(templates.lensing)[ell], "k-", lw=1, label="lensing BB")
-    ax.plot(ell, _dl(1e-3 * templates.tensor)[ell], "k--", lw=1, label="tensor BB, r = 0.001")
     for i, (label, cur) in enumerate(curves.items()):
+        ell = bin_centres(cur["coupling"].binning)
+        if i == 0:
+            ax.plot(ell, _dl(binned_model(cur["coupling"], templates.lensing), ell), "k-", lw=1, label="lensing BB")
+            ax.plot(ell, _dl(binned_model(cur["coupling"], 1e-3 * templates.tensor), ell), "k--", lw=1,
+                    label="tensor BB, r = 0.001")
         color = f"C{i % 10}"
-        ax.plot(ell, np.abs(_dl(cur["cl_systematic"])[ell]), color=color, ls="-", label=f"{label}: systematic")
-        ax.plot(ell, np.abs(_dl(cur["cl_statistical"])[ell]), color=color, ls=":", label=f"{label}: statistical")
+        ax.plot(ell, np.abs(_dl(cur["cl_systematic"], ell)), color=color, ls="-", marker="o", ms=3,
+                label=f"{label}: systematic")
+        ax.plot(ell, np.abs(_dl(cur["cl_statistical"], ell)), color=color, ls=":", marker="s", ms=3,
+                label=f"{label}: statistical")
     ax.set(xscale="log", yscale="log", xlabel=r"$\ell$", ylabel=r"$D_\ell^{BB}$ [$\mu$K$^2$]",
-           title="residual BB spectra of the min r_upper selections")
+           title="residual BB bandpowers of the min r_upper selections")
     ax.legend(fontsize=6, ncol=2)
     return _save(fig, run_dir, "plots/residual_spectra.png")
 
@@ -78,7 +84,8 @@ def _likelihood_plot(run_dir: Path, experiment: Experiment, curves: dict[str, di
     c = experiment.config
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (label, cur) in enumerate(curves.items()):
-        r = r_figures(cur["cl_total"], cur["cl_statistical"], experiment.templates, cur["fsky"], c.spectra, c.sky.r)
+        r = r_figures(cur["cl_total"], cur["cl_statistical"], experiment.templates, cur["coupling"], c.spectra,
+                      c.sky.r)
         ax.plot(r.r_grid, r.posterior / r.posterior.max(), color=f"C{i % 10}",
                 label=f"{label}: r = {r.r_hat:.2e} + {r.sigma_r:.1e}")
         ax.axvline(r.r_upper, color=f"C{i % 10}", ls=":", lw=0.8)

@@ -37,7 +37,8 @@ from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, choice, c
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import read_records
-from compsep_hpc.store.run_folder import load_run_folder, read_templates, use_stored_cmb_spectra
+from compsep_hpc.store.run_folder import (load_run_folder, read_geometry, read_templates, use_stored_cmb_spectra,
+                                          write_geometry)
 
 FIGURES = ("cmb_variance", "cmb_mse", "mean_nll", *AT_BOUND, *R_COLUMNS, *HOLDOUT_COLUMNS)  # of each pick
 
@@ -68,10 +69,14 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     stored = read_templates(run_dir)
     use_stored_cmb_spectra(run_dir)
     experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
+    _use_stored_geometries(run_dir, experiment, config.regions.names)
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r)
-    combined_r = _combined_r(experiment, items, regions, "min_r_upper") if has_r else None
-    combined_baseline = (_combined_r(experiment, items, regions, "multires_baseline")
+    combined_r = _combined_r(run_dir, experiment, items, regions, "min_r_upper") if has_r else None
+    combined_baseline = (_combined_r(run_dir, experiment, items, regions, "multires_baseline")
                          if has_r and config.grid.multires_baseline else None)
+    unions = [c["geometry_name"] for c in (combined_r, combined_baseline) if c is not None]
+    for name in [*config.regions.names, *unions]:  # every coupling used joins the run folder (no-op if there)
+        write_geometry(run_dir, name, experiment.geometry(name))
     selection: dict[str, Any] = {
         "config_sha256": config.sha256(), "package_version": __version__, "run_name": config.name,
         "criterion": criterion, "selection_metric": metric, "holdout": config.noise.holdout,
@@ -92,6 +97,14 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     return selection
 
 
+def _use_stored_geometries(run_dir: Path, experiment, names) -> None:
+    """Give ``experiment`` the run folder's region geometries (weights, couplings), where stored."""
+    for name in names:
+        geometry = read_geometry(run_dir, name)
+        if geometry is not None:
+            experiment.use_geometry(name, geometry)
+
+
 def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], experiment, criterion: str,
                   has_r: bool) -> tuple[dict[str, dict], dict[str, dict | None]]:
     """Per region its ``selection.json`` entry, and the row picked by ``criterion`` (for the plots)."""
@@ -109,6 +122,7 @@ def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], ex
             "n_items_total": sum(it.region == region for it in items),
             "n_excluded_unconverged": select(region_rows)[1],
             "n_pix": int(len(experiment.pixels(region))),
+            "apod_warning": experiment.geometry(region).apod_warning,
         }
         if config.grid.multires_baseline:  # reported whether or not its fits converged; says how many did not
             baseline = [r for r in every if r["strategy"] != config.grid.strategy]
@@ -130,13 +144,16 @@ def _combined_means(regions: dict[str, dict], key: str) -> dict | None:
     return combined
 
 
-def _combined_r(experiment, items: list, regions: dict[str, dict], key: str) -> dict | None:
-    """Stitched figures of every region's ``key`` pick (refitted with maps), None if one is missing."""
+def _combined_r(run_dir: Path, experiment, items: list, regions: dict[str, dict], key: str) -> dict | None:
+    """Stitched figures of every region's ``key`` pick (refitted with maps), None if one is missing;
+    the union's geometry is the run folder's when stored."""
     if any(regions[r].get(key) is None for r in regions):
         return None
-    from compsep_hpc.report.combine import combined_figures
+    from compsep_hpc.report.combine import combined_figures, union_name
 
-    return combined_figures(experiment, {r: items[regions[r][key]["item_id"]] for r in regions})
+    selected = {r: items[regions[r][key]["item_id"]] for r in regions}
+    _use_stored_geometries(run_dir, experiment, [union_name(selected)])
+    return combined_figures(experiment, selected)
 
 
 def _make_plots(run_dir: Path, experiment, rows: list[dict], records: list[dict],

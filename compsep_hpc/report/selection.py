@@ -72,6 +72,7 @@ def scalars(figures: dict | None) -> dict | None:
     """The JSON-able scalar figures of a combined result (spectra go to the plots)."""
     if figures is None:
         return None
-    return {k: (int(v) if k == "n_pix" else json_float(float(v))) for k, v in figures.items() if np.ndim(v) == 0}
+    return {k: (v if isinstance(v, str) else int(v) if k == "n_pix" else json_float(float(v)))
+            for k, v in figures.items() if np.ndim(v) == 0}
 
 

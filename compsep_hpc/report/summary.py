@@ -18,7 +18,7 @@ def _combined_r_lines(comb: dict | None, title: str) -> list[str]:
     if comb is None:
         return []
     lines = [f"{title} (stitched, f_sky {comb['fsky']:.3f}): r_hat {_fmt(comb['r_hat'])}, "
-             f"sigma_r {_fmt(comb['sigma_r'])}, r_upper {_fmt(comb['r_upper'])}, r_95 {_fmt(comb['r_95'])}"]
+             f"sigma_r {_fmt(comb['sigma_r'])} (simulations {_fmt(comb.get('sigma_r_sim'))}), r_upper {_fmt(comb['r_upper'])}, r_95 {_fmt(comb['r_95'])}"]
     if "r_upper_holdout" in comb:
         lines.append(f"  on the held-out realizations: r_hat {_fmt(comb['r_hat_holdout'])}, "
                      f"r_upper {_fmt(comb['r_upper_holdout'])}")
@@ -55,6 +55,8 @@ def format_selection(selection: dict) -> str:
                          f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
                          f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
                          f" {_bounds(base):>9}  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
+    lines += [f"warning {region}: {info['apod_warning']}" for region, info in selection["regions"].items()
+              if info.get("apod_warning")]
     for combined_key, title in (("min_r_upper", "combined min_r_upper selections"),
                                 ("multires_baseline", "combined multires baselines")):
         lines += _combined_r_lines(selection["combined"].get(combined_key), title)

@@ -1,36 +1,53 @@
-"""The ``spectra`` section of a run config: the multipoles of the residual BB spectra and the
-taper of the region masks."""
+"""The ``spectra`` section of a run config: the residual BB bandpowers (binning, multipole range),
+the taper of the region masks, and the lensing amplitude of the r likelihood."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from compsep_hpc.config_fields import default, field_names, int_value, optional_number, section
+from compsep_hpc.config_fields import choice, default, field_names, int_value, number, section
 from compsep_hpc.errors import ConfigError
+
+APOD_TYPES = ("C1", "C2")
+"""NaMaster's tapers (science/apodization.py)."""
 
 
 @dataclass(frozen=True)
 class SpectraConfig:
-    """Residual BB spectra over multipoles [lmin, lmax] (``lmax`` None: 2 nside, resolved by
-    :func:`parse_spectra`); ``apod_deg`` the taper width of the apodized region mask in degrees
-    (None: spectra.apodized_mask's default rule)."""
+    """Residual BB bandpowers over [lmin, lmax] in bins of ``delta_ell`` multipoles.
 
-    lmin: int = 2
+    ``lmin`` None: each region's own, from its size (science/bandpowers.region_lmin); ``lmax``
+    None: 2 nside, resolved by :func:`parse_spectra`. ``apod_type`` and ``apod_deg``: the taper
+    of the region masks (science/apodization.py), width in degrees (0: binary mask). ``A_lens``:
+    amplitude of the lensing BB in the observed and the model spectra of the r likelihood
+    (1: no delensing).
+    """
+
+    lmin: int | None = None
     lmax: int | None = None
-    apod_deg: float | None = None
+    delta_ell: int = 10
+    apod_type: str = "C2"
+    apod_deg: float = 2.0
+    A_lens: float = 1.0
 
 
 def parse_spectra(raw: Mapping, nside: int) -> SpectraConfig:
-    """The ``spectra`` section with ``lmax`` resolved; needs lmin < lmax <= 3 nside - 1."""
+    """The ``spectra`` section with ``lmax`` resolved; needs 2 <= lmin < lmax <= 3 nside - 1,
+    delta_ell >= 1, apod_deg >= 0 and A_lens >= 0."""
     sp = section(raw, "spectra", field_names(SpectraConfig))
     get = lambda key: sp.get(key, default(SpectraConfig, key))  # noqa: E731
-    lmax = get("lmax")
+    lmin, lmax = get("lmin"), get("lmax")
     spectra = SpectraConfig(
-        lmin=int_value(get("lmin"), "spectra.lmin", 2),
-        lmax=int_value(2 * nside if lmax is None else lmax, "spectra.lmax", 2),
-        apod_deg=optional_number(get("apod_deg"), "spectra.apod_deg"),
+        lmin=None if lmin is None else int_value(lmin, "spectra.lmin", 2),
+        lmax=int_value(2 * nside if lmax is None else lmax, "spectra.lmax", 3),
+        delta_ell=int_value(get("delta_ell"), "spectra.delta_ell", 1),
+        apod_type=choice(get("apod_type"), "spectra.apod_type", APOD_TYPES),
+        apod_deg=number(get("apod_deg"), "spectra.apod_deg"),
+        A_lens=number(get("A_lens"), "spectra.A_lens"),
     )
-    if not spectra.lmin < spectra.lmax <= 3 * nside - 1:
-        raise ConfigError(f"spectra: need lmin < lmax <= 3 nside - 1 = {3 * nside - 1}")
+    if not (spectra.lmin or 2) < spectra.lmax <= 3 * nside - 1:
+        raise ConfigError(f"spectra: need 2 <= lmin < lmax <= 3 nside - 1 = {3 * nside - 1}")
+    if spectra.apod_deg < 0 or spectra.A_lens < 0:
+        raise ConfigError("spectra: need apod_deg >= 0 and A_lens >= 0")
     return spectra

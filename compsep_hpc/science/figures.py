@@ -11,13 +11,18 @@ held-out set):
 - ``cmb_mse``: :math:`\langle (\hat s^{(i)}_{CMB}(p) - s_{CMB}(p))^2 \rangle_{i,p}`, uK^2: Eq. 9 plus
   the squared foreground bias. Eq. 9 alone cannot see a bias that is the same in every
   realization (it grows monotonically with the patch counts), so the selection minimises this;
-- residual BB spectra on the apodized region (spectra.residual_spectra); no pixel window is
-  divided out because the skies are synthesised at the run nside by ``alm2map`` (point-sampled,
-  band-limited maps carry no pixel window, like the CAMB templates):
-  ``cl_total`` (mean over realizations of C_ell(s_hat_i - s_true)), ``cl_systematic`` (C_ell of
-  the foreground-only fit's CMB) and ``cl_statistical`` = total - systematic, uK^2;
-- r from physics.md's likelihood with C_obs = r_in C_tensor + C_lens + cl_total and the model
-  r C_tensor + C_lens + max(cl_statistical, 0), over [lmin, lmax], f_sky = <w^2>^2 / <w^4>.
+- residual BB bandpowers on the apodized region (spectra.residual_spectra, MASTER-deconvolved,
+  the region's bins; science/geometry.py); no pixel window is divided out because the skies are
+  synthesised at the run nside by ``alm2map`` (point-sampled, band-limited maps carry no pixel
+  window, like the CAMB templates): ``cl_total`` (mean over realizations of the bandpowers of
+  s_hat_i - s_true), ``cl_systematic`` (those of the foreground-only fit's CMB) and
+  ``cl_statistical`` = total - systematic, uK^2;
+- r from the bandpower likelihood (r_estimation.py) with C_obs = W(r_in C_tensor + A_lens C_lens)
+  + cl_total and the model W(r C_tensor + A_lens C_lens) + max(cl_statistical, 0), W the region's
+  bandpower windows: ``r_hat``, ``sigma_r`` (likelihood width), ``r_upper``, ``r_95``;
+- ``r_hat_realizations``: r_hat of each realization, its own residual's bandpowers as the
+  residual of C_obs (same model), and ``sigma_r_sim``, their standard deviation (ddof=1; r_hat
+  >= 0, so at r = 0 it is the spread of a distribution cut at 0).
 """
 
 from __future__ import annotations
@@ -26,29 +31,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from compsep_hpc.science.bandpowers import mode_counts
 from compsep_hpc.science.config import SpectraConfig
+from compsep_hpc.science.coupling import BandpowerCoupling, binned_model
+from compsep_hpc.science.geometry import RegionGeometry
 from compsep_hpc.science.r_estimation import RResult, estimate_r
-from compsep_hpc.science.spectra import fsky_factors, residual_spectra
+from compsep_hpc.science.spectra import residual_spectra
 
 
 class CmbTemplates(NamedTuple):
-    """BB templates in uK^2 (C_ell, ell = 0..lmax): tensor at r = 1 and lensing."""
+    """BB templates in uK^2 (C_ell, ell = 0..3 nside - 1): tensor at r = 1 and lensing."""
 
     tensor: np.ndarray
     lensing: np.ndarray
-
-
-class RegionGeometry(NamedTuple):
-    """A region's pixels (RING), its apodized weights (npix) and the f_sky of the r likelihood."""
-
-    pixels: np.ndarray
-    weights: np.ndarray
-    fsky: float
-
-
-def region_geometry(pixels: np.ndarray, weights: np.ndarray) -> RegionGeometry:
-    w2, w4 = fsky_factors(weights)
-    return RegionGeometry(np.asarray(pixels), np.asarray(weights), w2**2 / w4)
 
 
 def cmb_variance(cmb_maps: np.ndarray) -> float:
@@ -66,27 +61,33 @@ def spatial_variance(cmb_maps: np.ndarray) -> np.ndarray:
     return np.mean(np.var(cmb_maps, axis=2), axis=1)
 
 
-def r_figures(
-    cl_total: np.ndarray, cl_statistical: np.ndarray, templates: CmbTemplates, fsky: float,
-    spectra: SpectraConfig, r_in: float,
-) -> RResult:
-    """r_hat, sigma_r, r_upper, r_95 from the total and statistical residual spectra.
+def r_figures(cl_total: np.ndarray, cl_statistical: np.ndarray, templates: CmbTemplates,
+              coupling: BandpowerCoupling, spectra: SpectraConfig, r_in: float) -> RResult:
+    """r_hat, sigma_r, r_upper, r_95 from the total and statistical residual bandpowers ``(n_bins,)``.
 
-    The statistical residual enters the model spectrum clipped at zero: total - systematic is a
-    noisy difference that can dip below zero at some multipoles with few realizations.
+    The statistical residual enters the model clipped at zero: total - systematic is a noisy
+    difference that can dip below zero in some bins with few realizations.
     """
-    return estimate_r(cl_total, np.clip(cl_statistical, 0.0, None), templates.tensor, templates.lensing, fsky,
-                      r_in=r_in, lmin=spectra.lmin, lmax=spectra.lmax)
+    return estimate_r(cl_total, np.clip(cl_statistical, 0.0, None), binned_model(coupling, templates.tensor),
+                      binned_model(coupling, templates.lensing), mode_counts(coupling.binning, coupling.fsky_eff),
+                      r_in=r_in, a_lens=spectra.A_lens)
+
+
+def realization_r_hats(cl_realizations: np.ndarray, cl_statistical: np.ndarray, templates: CmbTemplates,
+                       coupling: BandpowerCoupling, spectra: SpectraConfig, r_in: float) -> np.ndarray:
+    """r_hat of each realization ``(n,)``: :func:`r_figures` with its own residual bandpowers
+    (rows of ``cl_realizations`` ``(n, n_bins)``) as the observed residual."""
+    return np.array([r_figures(cl, cl_statistical, templates, coupling, spectra, r_in).r_hat for cl in cl_realizations])
 
 
 def subset_figures(
     cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
-    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float,
 ) -> dict[str, np.ndarray | float]:
     """Figures of the realizations ``cmb_maps`` (n, 2, n_pix) of one item (see module docstring)."""
-    cls = residual_spectra(cmb_maps, true_cmb, systematic_cmb, geometry.pixels, nside, geometry.weights,
-                           lmax=spectra.lmax, lmin=spectra.lmin)
-    r = r_figures(cls["total"], cls["statistical"], templates, geometry.fsky, spectra, r_in)
+    cls = residual_spectra(cmb_maps, true_cmb, systematic_cmb, geometry.pixels, geometry.weights, geometry.coupling)
+    r = r_figures(cls["total"], cls["statistical"], templates, geometry.coupling, spectra, r_in)
+    r_hats = realization_r_hats(cls["per_realization"], cls["statistical"], templates, geometry.coupling, spectra, r_in)
     return {
         "cmb_variance": cmb_variance(cmb_maps),
         "cmb_mse": cmb_mse(cmb_maps, true_cmb),
@@ -97,12 +98,14 @@ def subset_figures(
         "sigma_r": r.sigma_r,
         "r_upper": r.r_upper,
         "r_95": r.r_95,
+        "r_hat_realizations": r_hats,
+        "sigma_r_sim": float(np.std(r_hats, ddof=1)) if r_hats.size > 1 else float("nan"),
     }
 
 
 def split_figures(
     cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
-    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
 ) -> dict[str, np.ndarray | float]:
     """:func:`subset_figures` of the in-sample realizations (all but the last ``holdout``) and,
     when ``holdout`` > 0, of the held-out ones with the suffix ``_holdout`` (the systematic
@@ -113,15 +116,16 @@ def split_figures(
         subsets["_holdout"] = slice(n_in, None)
     out: dict[str, np.ndarray | float] = {}
     for suffix, rows in subsets.items():
-        figures = subset_figures(cmb_maps[rows], true_cmb, systematic_cmb, geometry, nside, templates, spectra, r_in)
+        figures = subset_figures(cmb_maps[rows], true_cmb, systematic_cmb, geometry, templates, spectra, r_in)
         out.update({f"{k}{suffix}": v for k, v in figures.items() if not (suffix and k == "cl_systematic")})
     return out
 
 
 def item_figures(
     cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
-    nside: int, templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
 ) -> dict[str, np.ndarray | float]:
-    """Every figure of one item: ``spatial_variance`` of all realizations and :func:`split_figures`."""
-    return {"spatial_variance": spatial_variance(cmb_maps),
-            **split_figures(cmb_maps, true_cmb, systematic_cmb, geometry, nside, templates, spectra, r_in, holdout)}
+    """Every figure of one item: ``spatial_variance`` of all realizations, the region's
+    ``apod_warning`` and :func:`split_figures`."""
+    return {"spatial_variance": spatial_variance(cmb_maps), "apod_warning": geometry.apod_warning,
+            **split_figures(cmb_maps, true_cmb, systematic_cmb, geometry, templates, spectra, r_in, holdout)}

@@ -1,18 +1,22 @@
-r"""Tensor-to-scalar ratio from residual BB spectra: the r likelihood of physics.md.
+r"""Tensor-to-scalar ratio from residual BB bandpowers: the r likelihood of physics.md on bins.
 
-All spectra are :math:`C_\ell` in :math:`\mu K_{CMB}^2`, arrays indexed by :math:`\ell` from 0.
+All spectra are bandpowers :math:`C_b` in :math:`\mu K_{CMB}^2` (C_ell binned by the region's
+MASTER estimator, science/coupling.py), arrays of shape ``(n_bins,)``:
 
 .. math::
-   -2\ln L(r) = f_{sky} \sum_{\ell=\ell_{min}}^{\ell_{max}} (2\ell+1)
-       \left[\frac{C_\ell^{obs}}{C_\ell^{model}(r)} + \ln C_\ell^{model}(r)\right],
+   -2\ln L(r) = \sum_b \nu_b
+       \left[\frac{C_b^{obs}}{C_b^{model}(r)} + \ln C_b^{model}(r)\right],
 
-   C_\ell^{model}(r) = r\,C_\ell^{tensor} + C_\ell^{lens} + C_\ell^{stat},\qquad
-   C_\ell^{obs} = r_{in} C_\ell^{tensor} + C_\ell^{lens} + C_\ell^{res},
+   C_b^{model}(r) = r\,T_b + A_{lens} L_b + C_b^{stat},\qquad
+   C_b^{obs} = r_{in} T_b + A_{lens} L_b + C_b^{res},
 
-with :math:`C^{tensor}` the tensor BB at r = 1 and :math:`C^{lens}` the lensing BB
-(:func:`compsep_hpc.sky.cmb.bb_templates`), :math:`C^{res}` the total residual (systematic +
-statistical) and :math:`C^{stat}` the statistical residual
-(:func:`compsep_hpc.science.spectra.residual_spectra`).
+with :math:`T_b, L_b` the tensor (r = 1) and lensing BB templates put through the bandpower
+windows (``coupling.binned_model``), :math:`A_{lens}` the lensing amplitude (``spectra.A_lens``),
+:math:`C^{res}` the total residual (systematic + statistical, or one realization's residual) and
+:math:`C^{stat}` the statistical residual, and :math:`\nu_b` the modes of bin b,
+:math:`\nu_b = f_{sky,eff}\sum_{\ell\in b}(2\ell+1)`, :math:`f_{sky,eff} = w_2^2/w_4`
+(``bandpowers.mode_counts``). One multipole per bin with :math:`\nu_\ell = f_{sky}(2\ell+1)` is
+the unbinned likelihood.
 
 Estimates (:func:`estimate_r`), with :math:`P(r) \propto L(r)` for :math:`r \ge 0` (flat prior):
 
@@ -58,36 +62,33 @@ class RResult(NamedTuple):
     """Normalised density P(r) on ``r_grid`` (trapezoidal integral 1)."""
 
 
-def _band(c: np.ndarray, lmin: int, lmax: int) -> np.ndarray:
-    c = np.asarray(c, dtype=np.float64)
-    if c.ndim != 1 or c.size <= lmax:
-        raise ValueError(f"spectrum of shape {c.shape} does not reach lmax = {lmax}")
-    return c[lmin: lmax + 1]
+def _bandpowers(*spectra: np.ndarray) -> list[np.ndarray]:
+    out = [np.asarray(c, dtype=np.float64) for c in spectra]
+    if any(c.ndim != 1 or c.shape != out[0].shape for c in out):
+        raise ValueError(f"bandpowers must share one 1-d shape, got {[c.shape for c in out]}")
+    return out
 
 
-def neg2_log_likelihood(r: np.ndarray, c_obs: np.ndarray, c_tensor: np.ndarray,
-                        c_lens: np.ndarray, c_stat: np.ndarray, fsky: float, lmin: int,
-                        lmax: int) -> np.ndarray:
+def neg2_log_likelihood(r: np.ndarray, c_obs: np.ndarray, c_tensor: np.ndarray, c_lens: np.ndarray,
+                        c_stat: np.ndarray, n_modes: np.ndarray, a_lens: float = 1.0) -> np.ndarray:
     """-2 ln L(r) of the module docstring for every value of ``r`` (any shape, same shape out).
 
-    Spectra are ``(>= lmax + 1,)`` C_ell in uK_CMB^2 indexed from ell = 0. Where some
-    :math:`C_\\ell^{model}(r) \\le 0` the result is ``+inf``.
+    Bandpowers ``c_*`` and mode counts ``n_modes`` are ``(n_bins,)``, uK_CMB^2; ``a_lens`` scales
+    ``c_lens`` in the model. Where some :math:`C_b^{model}(r) \\le 0` the result is ``+inf``.
     """
     r = np.asarray(r, dtype=np.float64)
-    ell = np.arange(lmin, lmax + 1)
-    obs, ct = _band(c_obs, lmin, lmax), _band(c_tensor, lmin, lmax)
-    base = _band(c_lens, lmin, lmax) + _band(c_stat, lmin, lmax)
-    model = r[..., None] * ct + base
+    obs, ct, cl, cs, nu = _bandpowers(c_obs, c_tensor, c_lens, c_stat, n_modes)
+    model = r[..., None] * ct + (a_lens * cl + cs)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = (2 * ell + 1) * (obs / model + np.log(model))
-    out = fsky * terms.sum(axis=-1)
+        terms = nu * (obs / model + np.log(model))
+    out = terms.sum(axis=-1)
     return np.where(np.all(model > 0, axis=-1), out, np.inf)
 
 
-def _slope(r: float, obs: np.ndarray, ct: np.ndarray, base: np.ndarray, a: np.ndarray) -> float:
-    """d(-2 ln L)/dr / fsky = sum a C_t (1/M - O/M^2)."""
+def _slope(r: float, obs: np.ndarray, ct: np.ndarray, base: np.ndarray, nu: np.ndarray) -> float:
+    """d(-2 ln L)/dr = sum_b nu_b T_b (1/M_b - O_b/M_b^2)."""
     model = r * ct + base
-    return float(np.sum(a * ct * (model - obs) / model**2))
+    return float(np.sum(nu * ct * (model - obs) / model**2))
 
 
 def _span(grid: np.ndarray, chi: np.ndarray, delta: float) -> tuple[float, float]:
@@ -96,39 +97,34 @@ def _span(grid: np.ndarray, chi: np.ndarray, delta: float) -> tuple[float, float
     return float(grid[max(idx[0] - 1, 0)]), float(grid[min(idx[-1] + 1, grid.size - 1)])
 
 
-def estimate_r(c_res_total: np.ndarray, c_stat: np.ndarray, c_tensor: np.ndarray,
-               c_lens: np.ndarray, fsky: float, *, r_in: float = 0.0, lmin: int = 2,
-               lmax: int | None = None, n_coarse: int = 512, n_fine: int = 4000,
-               delta: float = 25.0) -> RResult:
+def estimate_r(c_res_total: np.ndarray, c_stat: np.ndarray, c_tensor: np.ndarray, c_lens: np.ndarray,
+               n_modes: np.ndarray, *, r_in: float = 0.0, a_lens: float = 1.0, n_coarse: int = 512,
+               n_fine: int = 4000, delta: float = 25.0) -> RResult:
     r"""Maximum-likelihood r and its 68 %/95 % bounds (module docstring), r >= 0.
 
     Args:
-        c_res_total: residual added to the observed spectrum (total residual), uK_CMB^2.
+        c_res_total: residual added to the observed bandpowers (total residual), uK_CMB^2, ``(n_bins,)``.
         c_stat: statistical residual carried by the model, uK_CMB^2.
-        c_tensor, c_lens: BB templates (tensor at r = 1, lensing), uK_CMB^2.
-        fsky: sky fraction of the mode count (e.g. :math:`w_2^2/w_4` of the weights).
-        r_in: input r of the observed spectrum.
-        lmin, lmax: multipole range; ``lmax`` defaults to the shortest spectrum's last ell.
+        c_tensor, c_lens: windowed BB templates (tensor at r = 1, lensing), uK_CMB^2.
+        n_modes: modes per bin :math:`
+u_b`.
+        r_in: input r of the observed spectrum; a_lens: lensing amplitude (observed and model).
         n_coarse, n_fine, delta: grid controls (module docstring).
     """
-    specs = [np.asarray(c, dtype=np.float64) for c in (c_res_total, c_stat, c_tensor, c_lens)]
-    lmax = min(c.size for c in specs) - 1 if lmax is None else int(lmax)
-    if not 0 <= lmin <= lmax or fsky <= 0:
-        raise ValueError(f"need 0 <= lmin <= lmax and fsky > 0, got {lmin}, {lmax}, {fsky}")
-    res, stat, ct, cl = (c[: lmax + 1] for c in specs)
-    c_obs = r_in * ct + cl + res
-    obs, stat_band, ct_band, cl_band = (_band(c, lmin, lmax) for c in (c_obs, stat, ct, cl))
-    base = cl_band + stat_band
-    a = 2.0 * np.arange(lmin, lmax + 1) + 1.0
-    if np.any(base <= 0) or np.any(ct_band < 0) or not np.any(ct_band > 0):
-        raise ValueError("need C_lens + C_stat > 0, C_tensor >= 0 and not all zero")
+    res, stat, ct, cl, nu = _bandpowers(c_res_total, c_stat, c_tensor, c_lens, n_modes)
+    if np.any(nu <= 0) or a_lens < 0:
+        raise ValueError("need n_modes > 0 and a_lens >= 0")
+    obs = r_in * ct + a_lens * cl + res
+    base = a_lens * cl + stat
+    if np.any(base <= 0) or np.any(ct < 0) or not np.any(ct > 0):
+        raise ValueError("need A_lens C_lens + C_stat > 0, C_tensor >= 0 and not all zero")
 
     def chi2(r: np.ndarray) -> np.ndarray:
-        return neg2_log_likelihood(r, c_obs, ct, cl, stat, fsky, lmin, lmax)
+        return neg2_log_likelihood(r, obs, ct, cl, stat, nu, a_lens)
 
-    r_max = 10.0 * np.sqrt(2.0 / (fsky * np.sum(a * (ct_band / base) ** 2)))  # 10 Fisher widths
+    r_max = 10.0 * np.sqrt(2.0 / np.sum(nu * (ct / base) ** 2))  # 10 Fisher widths
     grid, chi = _likelihood_grid(chi2, r_max, n_coarse, n_fine, delta)
-    r_hat = _exact_minimum(grid, chi, lambda r: _slope(r, obs, ct_band, base, a))
+    r_hat = _exact_minimum(grid, chi, lambda r: _slope(r, obs, ct, base, nu))
     grid = np.union1d(grid, [r_hat])
     chi = chi2(grid)
     return _posterior_figures(grid, chi, np.exp(-0.5 * (chi - chi2(np.array(r_hat)))), r_hat)

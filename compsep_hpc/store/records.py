@@ -3,7 +3,9 @@
 The launcher builds records with :func:`item_record`, the checkpoint writer stores
 :func:`record_units` as HDF5 attributes, and the reducer, ``items.csv`` and the plots read the
 fields by the names defined here. Shapes: ``n_real`` noise realizations (in-sample plus
-held-out), ``K_p`` patches of parameter ``p``, ``lmax`` of the run's ``spectra`` section.
+held-out), ``K_p`` patches of parameter ``p``, ``n_bins`` the reported BB bandpowers of the item's region
+(its bins, windows and coupling are in the run folder, store/run_folder.py), ``n_in`` the
+realizations of the subset (in-sample or held-out).
 Figures without suffix are over the in-sample realizations, those with ``_holdout`` over the
 held-out ones (runs with ``noise.holdout`` > 0).
 
@@ -19,7 +21,7 @@ import numpy as np
 from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
 
 UK2 = "uK_CMB^2"
-CL_BB = "uK_CMB^2 (C_ell BB, ell = 0..lmax)"
+CL_BB = "uK_CMB^2 (BB bandpowers of C_ell, the region's bins)"
 PARAMETER_UNITS = {"beta_dust": "", "temp_dust": "K", "beta_synch": ""}
 
 
@@ -51,6 +53,7 @@ def _fields() -> tuple[RecordField, ...]:
         *(f(f"{p}_mean", PARAMETER_UNITS[p], f"(K_{p},)", f"mean over realizations of {p} per patch") for p in PARAMETERS),
         *(f(f"{p}_std", PARAMETER_UNITS[p], f"(K_{p},)", f"std over realizations of {p} per patch") for p in PARAMETERS),
         *(f(f"systematic_{p}", PARAMETER_UNITS[p], f"(K_{p},)", f"{p} per patch, foreground-only fit") for p in PARAMETERS),
+        f("apod_warning", "", "()", "the region is too thin for the mask taper: how much it keeps ('' when fine; str)"),
         f("seconds", "s", "()", "wall time of the item on its rank"), f("package_version", "", "()", "compsep-hpc version (str)"),
     )
     return identity + fit + FIGURE_FIELDS + tuple(
@@ -62,15 +65,17 @@ HOLDOUT = "_holdout"
 FIGURE_FIELDS = (
     RecordField("cmb_variance", UK2, "()", "Eq. 9: variance over realizations of the recovered CMB, mean over pixels and Q/U"),
     RecordField("cmb_mse", UK2, "()", "mean square error of the recovered CMB against the truth"),
-    RecordField("cl_total", CL_BB, "(lmax+1,)", "mean over realizations of the residual BB spectrum"),
-    RecordField("cl_statistical", CL_BB, "(lmax+1,)", "cl_total - cl_systematic"),
-    RecordField("cl_systematic", CL_BB, "(lmax+1,)", "BB spectrum of the foreground-only fit's CMB"),
-    RecordField("r_hat", "", "()", "maximum-likelihood r"),
+    RecordField("cl_total", CL_BB, "(n_bins,)", "mean over realizations of the residual BB bandpowers (MASTER)"),
+    RecordField("cl_statistical", CL_BB, "(n_bins,)", "cl_total - cl_systematic"),
+    RecordField("cl_systematic", CL_BB, "(n_bins,)", "BB bandpowers of the foreground-only fit's CMB"),
+    RecordField("r_hat", "", "()", "maximum-likelihood r (forecast style: C_obs = model at r_in + cl_total)"),
     RecordField("sigma_r", "", "()", "68 % upper width of the r likelihood"),
     RecordField("r_upper", "", "()", "r_hat + sigma_r"),
     RecordField("r_95", "", "()", "95 % upper limit on r"),
+    RecordField("r_hat_realizations", "", "(n_in,)", "r_hat of each realization, its own residual as C_obs's"),
+    RecordField("sigma_r_sim", "", "()", "standard deviation (ddof=1) of r_hat_realizations"),
 )
-R_FIELDS = ("r_hat", "sigma_r", "r_upper", "r_95")
+R_FIELDS = ("r_hat", "sigma_r", "sigma_r_sim", "r_upper", "r_95")
 SPECTRA_FIELDS = ("cl_total", "cl_statistical", "cl_systematic")
 RECORD_FIELDS: dict[str, RecordField] = {x.name: x for x in _fields()}
 

@@ -5,6 +5,9 @@ Layout of ``DIR``: ``config.yaml`` (the resolved config), ``run.json`` (hash, pa
 creation time), ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run,
 and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
 :func:`use_stored_cmb_spectra`),
+``region_spectra/NAME.npz`` (each region's apodized weights, thin-region warning and MASTER
+coupling: bins, estimator, windows; computed once per run, and by ``reduce`` for the union of the
+regions, see :func:`write_geometry`),
 ``checkpoints/`` (records, see checkpoint.py), ``logs/`` (one log per rank and
 launch), and, after ``reduce``, ``selection.json``, ``items.csv`` and ``plots/``.
 """
@@ -25,6 +28,7 @@ from compsep_hpc.store.atomic import atomic_path, write_atomic
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
 TEMPLATES_FILE = "cmb_templates.npz"
+GEOMETRY_DIR = "region_spectra"
 
 
 def config_yaml(config: RunConfig) -> str:
@@ -145,3 +149,41 @@ def use_stored_cmb_spectra(run_dir: str | Path) -> bool:
             return False
         use_camb_spectra(f["camb_lensed"], f["camb_tensor"])
     return True
+
+
+def _geometry_path(run_dir: str | Path, name: str) -> Path:
+    return Path(run_dir) / GEOMETRY_DIR / f"{name}.npz"
+
+
+def write_geometry(run_dir: str | Path, name: str, geometry) -> None:
+    """Store a region's science.geometry.RegionGeometry as ``region_spectra/NAME.npz`` once,
+    atomically (no-op when it is there: every rank computes the same one)."""
+    import numpy as np
+
+    path = _geometry_path(run_dir, name)
+    if path.exists():
+        return
+    path.parent.mkdir(exist_ok=True)
+    c = geometry.coupling
+    with atomic_path(path) as tmp:
+        np.savez(tmp, pixels=geometry.pixels, weights=geometry.weights, apod_warning=np.array(geometry.apod_warning),
+                 edges=c.edges, first=c.first, n_reported=c.n_reported, binned_coupling=c.binned_coupling,
+                 estimator=c.estimator, window_bb_bb=c.window_bb_bb, window_bb_ee=c.window_bb_ee, w2=c.w2, w4=c.w4,
+                 units=np.array("weights in [0, 1] RING; bandpowers and windows of C_ell BB in uK_CMB^2"),
+                 package_version=np.array(__version__))
+
+
+def read_geometry(run_dir: str | Path, name: str):
+    """The stored science.geometry.RegionGeometry of ``name``, or None when the run has none yet."""
+    import numpy as np
+
+    from compsep_hpc.science.coupling import BandpowerCoupling
+    from compsep_hpc.science.geometry import RegionGeometry
+
+    path = _geometry_path(run_dir, name)
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        coupling = BandpowerCoupling(f["edges"], int(f["first"]), int(f["n_reported"]), f["binned_coupling"],
+                                     f["estimator"], f["window_bb_bb"], f["window_bb_ee"], float(f["w2"]), float(f["w4"]))
+        return RegionGeometry(f["pixels"], f["weights"], coupling, str(f["apod_warning"]))

@@ -156,6 +156,8 @@ def test_format_selection(full_run):
     comb = sel["combined"]["min_cmb_mse"]
     assert (f"combined min_cmb_mse picks (pixel-weighted over all regions): cmb_mse {comb['cmb_mse']:.6g} uK^2, "
             f"cmb_variance {comb['cmb_variance']:.6g} uK^2") in text
+    thin = {**sel, "regions": {**sel["regions"], "GAL020_U": {**sel["regions"]["GAL020_U"], "apod_warning": "too thin"}}}
+    assert "warning GAL020_U: too thin" in format_selection(thin).splitlines()
 
 
 def test_format_selection_flags_an_unconverged_baseline(full_run):
@@ -235,10 +237,14 @@ def test_r_upper_criterion(config, k_eff, tmp_path):
                           config_yaml=config_yaml(config), package_version=__version__) as w:
         for i, r in r_upper.items():
             rec = fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0))
-            w.append(i, {**rec, "r_hat": r / 2, "sigma_r": r / 2, "r_upper": r})
+            w.append(i, {**rec, "r_hat": r / 2, "sigma_r": r / 2, "sigma_r_sim": r / 3, "r_upper": r})
     sel = reduce_run(folder, criterion="min_r_upper", plots=False)
     u = sel["regions"]["GAL020_U"]
     assert u["min_r_upper"]["item_id"] == 1 and u["min_r_upper"]["r_upper"] == pytest.approx(0.01)
+    # both sigma(r): the likelihood width and the spread of the per-realization r_hat
+    assert u["min_r_upper"]["sigma_r"] == pytest.approx(0.005) and u["min_r_upper"]["sigma_r_sim"] == pytest.approx(0.01 / 3)
+    assert u["apod_warning"] == ""
+    assert (folder / "region_spectra" / "GAL020_U.npz").exists()  # the coupling joins the run folder
     assert u["min_cmb_mse"]["item_id"] == 3
     assert sel["regions"]["GAL020_L"]["min_r_upper"]["item_id"] == 6
     assert "r_upper" in (folder / "items.csv").read_text().splitlines()[0]

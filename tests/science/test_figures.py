@@ -43,9 +43,9 @@ def test_holdout_figures_come_from_the_held_out_realizations():
     figures = exp.figures(item, result)
     region = exp.region_data(item.region)
     held = subset_figures(result.cmb_maps[4:], region.cmb, result.systematic_cmb_map, exp.geometry(item.region),
-                          config.nside, exp.templates, config.spectra, config.sky.r)
+                          exp.templates, config.spectra, config.sky.r)
     inside = subset_figures(result.cmb_maps[:4], region.cmb, result.systematic_cmb_map, exp.geometry(item.region),
-                            config.nside, exp.templates, config.spectra, config.sky.r)
+                            exp.templates, config.spectra, config.sky.r)
     for key in ("cmb_variance", "cmb_mse", "r_hat", "sigma_r", "r_upper"):
         assert figures[f"{key}_holdout"] == held[key] and figures[key] == inside[key]
     assert figures["cmb_mse"] != figures["cmb_mse_holdout"]

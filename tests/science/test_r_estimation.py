@@ -1,4 +1,7 @@
-"""The r likelihood and the estimates r_hat, sigma_r, r_95 (compsep_hpc.science.r_estimation)."""
+"""The r likelihood and the estimates r_hat, sigma_r, r_95 (compsep_hpc.science.r_estimation).
+
+Most checks use one multipole per bin (nu_ell = f_sky (2 ell + 1), ell = 2..LMAX): the unbinned
+likelihood, whose Fisher estimates are known in closed form."""
 
 from __future__ import annotations
 
@@ -12,39 +15,51 @@ NSIDE = 32
 LMAX = 2 * NSIDE
 
 
+ELL = np.arange(2, LMAX + 1)
+
+
+def modes(fsky: float) -> np.ndarray:
+    """Mode counts of one-multipole bins ell = 2..LMAX."""
+    return fsky * (2 * ELL + 1.0)
+
+
 @pytest.fixture(scope="module")
 def templates() -> tuple[np.ndarray, np.ndarray]:
-    return bb_templates(LMAX)
+    """Tensor (r = 1) and lensing BB at ell = 2..LMAX."""
+    c_t, c_l = bb_templates(LMAX)
+    return c_t[2:], c_l[2:]
 
 
 def test_neg2_log_likelihood_matches_hand_computation():
-    # two multipoles, ell = 2 and 3; entries at ell = 0, 1 are ignored (lmin = 2)
-    c_obs = np.array([9.0, 9.0, 2.0, 3.0])
-    c_t = np.array([9.0, 9.0, 1.0, 0.5])
-    c_l = np.array([9.0, 9.0, 1.5, 2.0])
-    c_s = np.array([9.0, 9.0, 0.5, 0.25])
-    fsky = 0.3
+    # two bandpowers with 5 and 7.5 modes
+    c_obs = np.array([2.0, 3.0])
+    c_t = np.array([1.0, 0.5])
+    c_l = np.array([1.5, 2.0])
+    c_s = np.array([0.5, 0.25])
+    nu = np.array([5.0, 7.5])
     for r in (0.0, 0.5, 2.0):
         m2, m3 = r * 1.0 + 1.5 + 0.5, r * 0.5 + 2.0 + 0.25
-        hand = fsky * (5 * (2.0 / m2 + np.log(m2)) + 7 * (3.0 / m3 + np.log(m3)))
-        got = neg2_log_likelihood(np.array(r), c_obs, c_t, c_l, c_s, fsky, 2, 3)
+        hand = 5.0 * (2.0 / m2 + np.log(m2)) + 7.5 * (3.0 / m3 + np.log(m3))
+        got = neg2_log_likelihood(np.array(r), c_obs, c_t, c_l, c_s, nu)
         assert got.shape == ()
         assert got == pytest.approx(hand, rel=1e-14)
-    grid = neg2_log_likelihood(np.array([[0.0, 0.5], [2.0, 1.0]]), c_obs, c_t, c_l, c_s, fsky, 2, 3)
+        # A_lens scales the lensing bandpowers of the model
+        m2, m3 = r * 1.0 + 0.3 * 1.5 + 0.5, r * 0.5 + 0.3 * 2.0 + 0.25
+        hand = 5.0 * (2.0 / m2 + np.log(m2)) + 7.5 * (3.0 / m3 + np.log(m3))
+        assert neg2_log_likelihood(np.array(r), c_obs, c_t, c_l, c_s, nu, 0.3) == pytest.approx(hand, rel=1e-14)
+    grid = neg2_log_likelihood(np.array([[0.0, 0.5], [2.0, 1.0]]), c_obs, c_t, c_l, c_s, nu)
     assert grid.shape == (2, 2)
-    # lmax = 2 keeps only ell = 2
-    m2 = 1.5 + 0.5
-    assert neg2_log_likelihood(np.array(0.0), c_obs, c_t, c_l, c_s, 1.0, 2, 2) == pytest.approx(
-        5 * (2.0 / m2 + np.log(m2)))
     # a non-positive model gives +inf rather than nan
-    assert neg2_log_likelihood(np.array(-10.0), c_obs, c_t, c_l, c_s, 1.0, 2, 3) == np.inf
+    assert neg2_log_likelihood(np.array(-10.0), c_obs, c_t, c_l, c_s, nu) == np.inf
+    with pytest.raises(ValueError):
+        neg2_log_likelihood(np.array(0.0), c_obs, c_t, c_l, c_s, nu[:1])
 
 
 @pytest.mark.parametrize("r_in", [0.0, 0.003, 0.01])
 def test_unbiased_without_residuals(templates, r_in):
     c_t, c_l = templates
-    zero = np.zeros(LMAX + 1)
-    res = estimate_r(zero, zero, c_t, c_l, 0.5, r_in=r_in, lmax=LMAX)
+    zero = np.zeros(ELL.size)
+    res = estimate_r(zero, zero, c_t, c_l, modes(0.5), r_in=r_in)
     assert abs(res.r_hat - r_in) <= max(1e-4 * r_in, 1e-6)
     assert res.sigma_r > 0
     assert res.r_95 >= res.r_upper >= res.r_hat >= 0
@@ -63,43 +78,55 @@ def test_unbiased_without_residuals(templates, r_in):
 
 def test_sigma_shrinks_like_inverse_sqrt_fsky(templates):
     c_t, c_l = templates
-    zero = np.zeros(LMAX + 1)
-    sig = {f: estimate_r(zero, zero, c_t, c_l, f, r_in=0.01).sigma_r for f in (0.1, 0.4, 1.0)}
+    zero = np.zeros(ELL.size)
+    sig = {f: estimate_r(zero, zero, c_t, c_l, modes(f), r_in=0.01).sigma_r for f in (0.1, 0.4, 1.0)}
     assert sig[0.1] > sig[0.4] > sig[1.0] > 0
     # near-Gaussian regime (r_in = 0.01): sigma ~ 1/sqrt(fsky) within 10 %
     assert sig[0.4] / sig[1.0] == pytest.approx(np.sqrt(1.0 / 0.4), rel=0.1)
     assert sig[0.1] / sig[0.4] == pytest.approx(2.0, rel=0.1)
     # at r = 0 the upper width also shrinks with fsky
-    s0 = [estimate_r(zero, zero, c_t, c_l, f).sigma_r for f in (0.1, 0.4, 1.0)]
+    s0 = [estimate_r(zero, zero, c_t, c_l, modes(f)).sigma_r for f in (0.1, 0.4, 1.0)]
     assert s0[0] > s0[1] > s0[2] > 0
 
 
 def test_positive_residual_biases_r_up_by_fisher_estimate(templates):
     c_t, c_l = templates
-    ell = slice(2, LMAX + 1)
     c_stat = 0.05 * c_l
     c_sys = 0.05 * c_l
     r_in = 0.01
-    res = estimate_r(c_sys + c_stat, c_stat, c_t, c_l, 0.5, r_in=r_in)
-    a = 2 * np.arange(LMAX + 1)[ell] + 1
-    model = r_in * c_t[ell] + c_l[ell] + c_stat[ell]
-    bias = np.sum(a * c_t[ell] * c_sys[ell] / model**2) / np.sum(a * c_t[ell] ** 2 / model**2)
+    res = estimate_r(c_sys + c_stat, c_stat, c_t, c_l, modes(0.5), r_in=r_in)
+    a = 2 * ELL + 1
+    model = r_in * c_t + c_l + c_stat
+    bias = np.sum(a * c_t * c_sys / model**2) / np.sum(a * c_t**2 / model**2)
     assert res.r_hat - r_in > 0
     assert res.r_hat - r_in == pytest.approx(bias, rel=0.05)
     # the statistical residual alone (in both obs and model) leaves r unbiased, widens sigma
-    res_stat = estimate_r(c_stat, c_stat, c_t, c_l, 0.5, r_in=r_in)
-    clean = estimate_r(np.zeros(LMAX + 1), np.zeros(LMAX + 1), c_t, c_l, 0.5, r_in=r_in)
+    res_stat = estimate_r(c_stat, c_stat, c_t, c_l, modes(0.5), r_in=r_in)
+    clean = estimate_r(np.zeros(ELL.size), np.zeros(ELL.size), c_t, c_l, modes(0.5), r_in=r_in)
     assert res_stat.r_hat == pytest.approx(r_in, rel=1e-6)
     assert res_stat.sigma_r > clean.sigma_r
     # a boundary case: r_in = 0 with a systematic residual gives r_hat > 0
-    assert estimate_r(c_sys + c_stat, c_stat, c_t, c_l, 0.5).r_hat > 0
+    assert estimate_r(c_sys + c_stat, c_stat, c_t, c_l, modes(0.5)).r_hat > 0
+
+
+def test_lensing_amplitude_enters_observed_and_model(templates):
+    """A_lens < 1 (delensing) leaves r unbiased and narrows sigma(r); a model with less lensing
+    than the data (a_lens in the model only) biases r up."""
+    c_t, c_l = templates
+    zero = np.zeros(ELL.size)
+    full = estimate_r(zero, zero, c_t, c_l, modes(0.5), r_in=0.003)
+    delensed = estimate_r(zero, zero, c_t, c_l, modes(0.5), r_in=0.003, a_lens=0.3)
+    assert delensed.r_hat == pytest.approx(0.003, rel=1e-4)
+    assert delensed.sigma_r < 0.7 * full.sigma_r
+    under = estimate_r(0.7 * c_l, zero, c_t, c_l, modes(0.5), r_in=0.003, a_lens=0.3)  # data with A_lens = 1
+    assert under.r_hat > 0.003 + under.sigma_r
 
 
 @pytest.mark.parametrize("r_in", [0.0, 0.01])
 def test_estimates_stable_against_grid_changes(templates, r_in):
     c_t, c_l = templates
     c_stat, c_sys = 0.05 * c_l, 0.05 * c_l
-    args = (c_sys + c_stat, c_stat, c_t, c_l, 0.3)
+    args = (c_sys + c_stat, c_stat, c_t, c_l, modes(0.3))
     ref = estimate_r(*args, r_in=r_in)
     for kw in ({"n_fine": 1000}, {"n_fine": 10000}, {"n_coarse": 64}, {"delta": 50.0}):
         alt = estimate_r(*args, r_in=r_in, **kw)
@@ -110,10 +137,10 @@ def test_estimates_stable_against_grid_changes(templates, r_in):
 
 def test_bad_inputs_raise(templates):
     c_t, c_l = templates
-    zero = np.zeros(LMAX + 1)
+    zero = np.zeros(ELL.size)
     with pytest.raises(ValueError):
-        estimate_r(zero, zero, c_t, c_l, 0.0)
+        estimate_r(zero, zero, c_t, c_l, modes(0.0))
     with pytest.raises(ValueError):
-        estimate_r(zero, -2 * c_l, c_t, c_l, 0.5)  # C_lens + C_stat <= 0
+        estimate_r(zero, -2 * c_l, c_t, c_l, modes(0.5))  # C_lens + C_stat <= 0
     with pytest.raises(ValueError):
-        estimate_r(zero, zero, c_t, c_l, 0.5, lmax=LMAX + 5)
+        estimate_r(zero, zero, c_t, c_l[:-1], modes(0.5))  # bandpowers of different lengths

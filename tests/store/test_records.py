@@ -7,7 +7,8 @@ import pytest
 
 from compsep_hpc.model.parameters import PARAMETERS
 from compsep_hpc.science.config import SpectraConfig
-from compsep_hpc.science.figures import CmbTemplates, item_figures, region_geometry
+from compsep_hpc.science.figures import CmbTemplates, item_figures
+from compsep_hpc.science.geometry import region_geometry
 from compsep_hpc.store.checkpoint import CheckpointWriter, read_records
 from compsep_hpc.store.records import (
     HOLDOUT,
@@ -21,26 +22,27 @@ from compsep_hpc.store.records import (
 NSIDE, LMAX = 8, 16
 
 
-def _figures(holdout: int) -> dict:
+def _figures(holdout: int) -> tuple[dict, int]:
+    """The item figures of noise maps on the northern hemisphere, and the number of bandpowers."""
     rng = np.random.default_rng(0)
-    pixels = np.arange(0, 12 * NSIDE**2, 3)
-    weights = np.zeros(12 * NSIDE**2)
-    weights[pixels] = 1.0
-    ell = np.arange(LMAX + 1)
-    templates = CmbTemplates(tensor=1e-4 / (1 + ell) ** 2, lensing=1e-6 * np.ones(LMAX + 1))
-    maps = rng.normal(size=(5, 2, pixels.size))
-    return item_figures(maps, np.zeros((2, pixels.size)), 0.1 * maps[0], region_geometry(pixels, weights), NSIDE,
-                        templates, SpectraConfig(lmin=2, lmax=LMAX), 0.0, holdout)
+    geometry = region_geometry(np.arange(12 * NSIDE**2) < 6 * NSIDE**2, SpectraConfig(lmin=2, lmax=LMAX))
+    ell = np.arange(3 * NSIDE)
+    templates = CmbTemplates(tensor=1e-4 / (1 + ell) ** 2, lensing=1e-6 * np.ones(3 * NSIDE))
+    maps = rng.normal(size=(5, 2, geometry.pixels.size))
+    return item_figures(maps, np.zeros((2, geometry.pixels.size)), 0.1 * maps[0], geometry, templates,
+                        SpectraConfig(lmin=2, lmax=LMAX), 0.0, holdout), geometry.coupling.n_reported
 
 
 @pytest.mark.parametrize("holdout", [0, 2])
 def test_every_item_figure_is_a_schema_field(holdout):
-    figures = _figures(holdout)
+    figures, n_bins = _figures(holdout)
     assert set(figures) <= set(RECORD_FIELDS)
     assert check_record(figures) is figures
     assert {f"{k}{HOLDOUT}" in figures for k in R_FIELDS} == {bool(holdout)}
     for name in SPECTRA_FIELDS:
-        assert RECORD_FIELDS[name].shape == "(lmax+1,)" and np.shape(figures[name]) == (LMAX + 1,)
+        assert RECORD_FIELDS[name].shape == "(n_bins,)" and np.shape(figures[name]) == (n_bins,)
+    assert np.shape(figures["r_hat_realizations"]) == (5 - holdout,) and figures["apod_warning"] == ""
+    assert figures["sigma_r_sim"] == pytest.approx(np.std(figures["r_hat_realizations"], ddof=1))
 
 
 def test_unknown_fields_are_refused():

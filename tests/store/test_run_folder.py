@@ -64,3 +64,25 @@ def test_a_folder_written_before_camb_spectra_were_stored_falls_back_to_camb(tmp
 
     write_templates(tmp_path, [0.0, 1.0], [0.0, 2.0])
     assert not use_stored_cmb_spectra(tmp_path)
+
+
+def test_region_geometry_round_trips_through_the_run_folder(tmp_path):
+    """A region's weights, warning and MASTER coupling are stored once and read back identical."""
+    import numpy as np
+
+    from compsep_hpc.science.config import SpectraConfig
+    from compsep_hpc.science.geometry import region_geometry
+    from compsep_hpc.store.run_folder import GEOMETRY_DIR, read_geometry, write_geometry
+
+    geometry = region_geometry(np.arange(12 * 8**2) < 2 * 8**2, SpectraConfig(lmax=16, apod_deg=60.0))
+    assert "too thin" in geometry.apod_warning
+    assert read_geometry(tmp_path, "GAL020_U") is None
+    write_geometry(tmp_path, "GAL020_U", geometry)
+    back = read_geometry(tmp_path, "GAL020_U")
+    assert back.apod_warning == geometry.apod_warning
+    for a, b in zip((*back[:2], *back.coupling), (*geometry[:2], *geometry.coupling)):
+        np.testing.assert_array_equal(a, b)
+    stamp = (tmp_path / GEOMETRY_DIR / "GAL020_U.npz").stat().st_mtime_ns
+    write_geometry(tmp_path, "GAL020_U", geometry._replace(apod_warning="other"))  # written once
+    assert (tmp_path / GEOMETRY_DIR / "GAL020_U.npz").stat().st_mtime_ns == stamp
+    assert read_geometry(tmp_path, "GAL020_U").apod_warning == geometry.apod_warning
