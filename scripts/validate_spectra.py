@@ -103,6 +103,18 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def chance_statistics(rows: list[dict]) -> str:
+    r"""Whether the failures are chance: :math:`\chi^2 = \sum_b z_b^2` with
+    :math:`z_b = (\text{mean}_b/\text{input}_b - 1)/(\sigma_b/\text{input}_b)` over all bandpowers
+    (expectation n, standard deviation :math:`\sqrt{2n}` for an unbiased estimator), the mean z, and the
+    number of bins beyond 2 sigma against the 4.55 % expected by chance."""
+    z = np.array([(r["ratio"] - 1.0) / r["err"] for r in rows])
+    n = z.size
+    return (f"Chance check over all {n} bandpowers: chi2 of (mean - input)/sigma_mean = {np.sum(z**2):.1f} for {n} "
+            f"(expected {n} +- {np.sqrt(2 * n):.1f}), mean z = {z.mean():+.3f}; "
+            f"{int(np.sum(np.abs(z) > 2))} beyond 2 sigma (expected {0.0455 * n:.1f}), largest |z| = {np.abs(z).max():.2f}.\n")
+
+
 def full_table(rows: list[dict]) -> str:
     """Every bandpower: its range, mean/input, the MC error of the mean (relative) and pass flag."""
     out = ["| nside | region | spectrum | ℓ | mean/input | σ_mean/input | pass | var/var(EE=0) |", "|---|---|---|---|---|---|---|---|"]
@@ -137,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"N = {args.n_real} realizations, taper {args.apod_type} {args.apod_deg:g} deg, Δℓ = {args.delta_ell}, "
             f"{time.perf_counter() - start:.0f} s\n\n" + summary_table(rows) + "\n\n"
             + "".join(f"- warning nside {n} {r}: {w}\n" for n, r, w in warnings)
-            + f"\n{sum(r['ok'] for r in rows)}/{len(rows)} bandpowers pass.\n\n<details><summary>every bandpower</summary>\n\n"
+            + f"\n{sum(r['ok'] for r in rows)}/{len(rows)} bandpowers pass.\n\n"
+            + chance_statistics(rows) + "\n<details><summary>every bandpower</summary>\n\n"
             + full_table(rows) + "\n\n</details>\n")
     print(text)
     if args.out is not None:

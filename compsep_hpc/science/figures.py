@@ -15,7 +15,8 @@ held-out set):
   the region's bins; science/geometry.py); no pixel window is divided out because the skies are
   synthesised at the run nside by ``alm2map`` (point-sampled, band-limited maps carry no pixel
   window, like the CAMB templates): ``cl_total`` (mean over realizations of the bandpowers of
-  s_hat_i - s_true), ``cl_systematic`` (those of the foreground-only fit's CMB) and
+  s_hat_i - s_true) and ``cl_total_std`` (their standard deviation over realizations, ddof=1: the
+  error bar of one realization's bandpower), ``cl_systematic`` (those of the foreground-only fit's CMB) and
   ``cl_statistical`` = total - systematic, uK^2;
 - r from the bandpower likelihood (r_estimation.py) with C_obs = W(r_in C_tensor + A_lens C_lens)
   + cl_total and the model W(r C_tensor + A_lens C_lens) + max(cl_statistical, 0), W the region's
@@ -92,6 +93,8 @@ def subset_figures(
         "cmb_variance": cmb_variance(cmb_maps),
         "cmb_mse": cmb_mse(cmb_maps, true_cmb),
         "cl_total": cls["total"],
+        "cl_total_std": (cls["per_realization"].std(axis=0, ddof=1) if cmb_maps.shape[0] > 1
+                         else np.full_like(cls["total"], np.nan)),
         "cl_statistical": cls["statistical"],
         "cl_systematic": cls["systematic"],
         "r_hat": r.r_hat,

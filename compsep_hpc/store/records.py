@@ -66,6 +66,8 @@ FIGURE_FIELDS = (
     RecordField("cmb_variance", UK2, "()", "Eq. 9: variance over realizations of the recovered CMB, mean over pixels and Q/U"),
     RecordField("cmb_mse", UK2, "()", "mean square error of the recovered CMB against the truth"),
     RecordField("cl_total", CL_BB, "(n_bins,)", "mean over realizations of the residual BB bandpowers (MASTER)"),
+    RecordField("cl_total_std", CL_BB, "(n_bins,)",
+                "standard deviation (ddof=1) over realizations of the residual BB bandpowers: one realization's error bar"),
     RecordField("cl_statistical", CL_BB, "(n_bins,)", "cl_total - cl_systematic"),
     RecordField("cl_systematic", CL_BB, "(n_bins,)", "BB bandpowers of the foreground-only fit's CMB"),
     RecordField("r_hat", "", "()", "maximum-likelihood r (forecast style: C_obs = model at r_in + cl_total)"),
@@ -76,7 +78,7 @@ FIGURE_FIELDS = (
     RecordField("sigma_r_sim", "", "()", "standard deviation (ddof=1) of r_hat_realizations"),
 )
 R_FIELDS = ("r_hat", "sigma_r", "sigma_r_sim", "r_upper", "r_95")
-SPECTRA_FIELDS = ("cl_total", "cl_statistical", "cl_systematic")
+SPECTRA_FIELDS = ("cl_total", "cl_total_std", "cl_statistical", "cl_systematic")
 RECORD_FIELDS: dict[str, RecordField] = {x.name: x for x in _fields()}
 
 

@@ -91,6 +91,43 @@ def test_one_reduce_reports_kmeans_and_multires_per_region_and_combined(compare_
         assert (folder / "plots" / plot).stat().st_size > 0
 
 
+def test_r_plots_have_a_panel_per_region_and_combined_with_the_legend_outside(compare_run, monkeypatch):
+    """Fig. 10/12 and the r_hat histogram: one panel per region plus the combined one, both methods
+    in each, error bars on the statistical bandpowers, one figure legend and no legend over the data."""
+    from compsep_hpc.report import r_plots
+
+    config, exp, folder, records, sel = compare_run
+    figures = {}
+
+    def keep(fig, path, dpi=100, tight=False):
+        figures[Path(path).name] = fig
+
+    monkeypatch.setattr(r_plots, "save_figure", keep)
+    items = work_list(config)
+    comb = combined_figures(exp, {r: items[sel["regions"][r]["min_r_upper"]["item_id"]] for r in config.regions.names})
+    rows = [{**rec, "item_id": i, "region": items[i].region, "strategy": items[i].strategy} for i, rec in records.items()]
+    written = r_plots.r_plots(folder, exp, sel, rows, comb, comb)
+    assert {"plots/residual_spectra.png", "plots/r_likelihood.png", "plots/r_hat_realizations.png"} <= set(written)
+    methods = [label for _, label in r_plots.METHODS]
+    for name in ("residual_spectra.png", "r_likelihood.png", "r_hat_realizations.png"):
+        fig = figures[name]
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        assert [ax.get_title() for ax in axes] == [*config.regions.names, "combined"], name
+        assert all(ax.get_legend() is None for ax in axes) and len(fig.legends) == 1, name
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert all(any(m in t for t in labels) for m in methods), (name, labels)
+    spectra = figures["residual_spectra.png"]
+    for ax in spectra.axes[:3]:
+        assert len(ax.containers) == 2  # an error bar series per method
+        assert len(ax.get_xticks()) <= 8 and all(float(t).is_integer() for t in ax.get_xticks())
+    n_in = config.noise.realizations - config.noise.holdout
+    for ax in figures["r_hat_realizations.png"].axes[:3]:
+        assert len(ax.patches) == 2  # a step histogram per method
+        assert sum(len(line.get_xdata()) for line in ax.lines) == 2 * 2  # each method's forecast r_hat line
+    assert all(len(rec["r_hat_realizations"]) == n_in and len(rec["cl_total_std"]) == len(rec["cl_total"])
+               for rec in records.values())
+
+
 def test_combining_a_single_region_reproduces_its_item_figures(compare_run):
     config, exp, _, records, _ = compare_run
     item = work_list(config)[1]
