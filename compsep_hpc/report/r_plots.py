@@ -163,15 +163,17 @@ def _histogram_plot(run_dir: Path, panels: dict[str, dict[str, dict]]) -> str:
     """Histograms of the per-realization r_hat of each method per panel, the forecast r_hat dashed."""
     fig, axes = _grid(len(panels), "r_hat of each noise realization (dashed: forecast r_hat of the mean residual)")
     for ax, (title, curves) in zip(axes, panels.items()):
-        for label, cur in curves.items():
-            r_hats = cur.get("r_hat_realizations")
-            if r_hats is None or r_hats.size == 0:
-                continue
-            color = _color(label)
-            ax.hist(r_hats, bins=max(5, min(30, r_hats.size // 3)), histtype="step", color=color,
-                    label=f"{label}: per realization")
-            ax.axvline(float(cur["r_hat"]), color=color, ls="--", lw=1)
         ax.set(title=title, xlabel=r"$\hat r$", ylabel="realizations")
+        samples = {label: cur["r_hat_realizations"] for label, cur in curves.items()
+                   if np.size(cur.get("r_hat_realizations", ())) > 0}
+        if not samples:
+            continue
+        pooled = np.concatenate(list(samples.values()))
+        edges = np.histogram_bin_edges(pooled, bins=max(5, min(30, pooled.size // 4)))  # shared by the methods
+        for label, r_hats in samples.items():
+            color = _color(label)
+            ax.hist(r_hats, bins=edges, histtype="step", color=color, label=f"{label}: per realization")
+            ax.axvline(float(curves[label]["r_hat"]), color=color, ls="--", lw=1)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
     _legend_below(fig, axes)

@@ -2,7 +2,9 @@
 
 The content goes to a temporary file of the same folder (``.NAME.XXXX``), which is fsynced and
 renamed over the target with ``os.replace``; the folder is fsynced after the rename. On any
-error the temporary file is removed and the target is left as it was.
+error the temporary file is removed and the target is left as it was. The published file gets the
+mode a plain ``open`` would give it (0o666 less the process umask), not the temporary file's 0o600,
+so that a group sharing a run folder can read its results.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+
+def _process_umask() -> int:
+    """The umask, read once at import (setting it back at once; no thread has started yet)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_process_umask()
 
 def fsync_path(path: str | os.PathLike) -> None:
     """fsync a file or a folder by path."""
@@ -35,6 +46,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
         fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
