@@ -12,7 +12,8 @@ spectra (``scripts/validate_spectra.py``).
 No pixel window or beam is divided out: the skies are synthesised at the run nside by
 ``alm2map`` (point-sampled, band-limited maps carry no pixel window, like the CAMB templates).
 
-B-mode purification is not applied: on these regions it would lower the variance of the BB
+B-mode purification is not applied (no library installable here provides its coupling; README,
+"Residual spectra"): on these regions it would lower the variance of the BB
 bandpowers of residual-like spectra (EE = 2 BB or EE = BB) by at most the E-leakage share of it,
 measured in the README ("Residual spectra"); the MASTER estimator removes the leakage's mean.
 """
