@@ -11,7 +11,7 @@ science.spectra.bb_bandpowers), reported as the bin's mean
 :math:`D_\ell \propto \ell^{-0.4}`), in uK_CMB^2: dust at 353 GHz, synchrotron at 30 GHz, both
 moved there with the mean SEDs (sky/synthetic.py). It needs :math:`n_{side} \ge 64`: at
 :math:`n_{side} = 32` the bin lies next to :math:`3 n_{side} - 1 = 95`, where the latitude
-modulation's aliased power biases it (up to 2x for synchrotron, measured).
+modulation's aliased power biases it (1.2-1.9x high, measured).
 
 References (:math:`D_{80}^{BB}`, uK^2):
 
