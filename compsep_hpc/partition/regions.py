@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import healpy as hp
@@ -124,12 +125,19 @@ def _read_mask_file(path: str) -> dict[str, np.ndarray]:
     raise ConfigError(f"mask file {path}: unsupported type (expected .npz or .fits)")
 
 
-def _derived_masks(intensity: np.ndarray, nside: int) -> dict[str, np.ndarray]:
-    """The lowest 20/40/60 % of pixels of ``intensity``; stable argsort breaks ties by index."""
+def lowest_intensity_masks(intensity: np.ndarray, fractions: Sequence[float]) -> list[np.ndarray]:
+    """Boolean maps of the lowest ``round(f * npix)`` pixels of ``intensity`` (half up), one per
+    fraction ``f`` in [0, 1]; a stable argsort breaks ties by pixel index, so the masks nest."""
+    intensity = np.asarray(intensity)
     order = np.argsort(intensity, kind="stable")
     rank = np.empty(intensity.size, dtype=np.int64)
     rank[order] = np.arange(intensity.size)
-    return {k: rank < int(np.floor(f * intensity.size + 0.5)) for k, f in MASK_FRACTIONS.items()}
+    return [rank < int(np.floor(f * intensity.size + 0.5)) for f in fractions]
+
+
+def _derived_masks(intensity: np.ndarray, nside: int) -> dict[str, np.ndarray]:
+    """The lowest 20/40/60 % of pixels of ``intensity`` (lowest_intensity_masks)."""
+    return dict(zip(MASK_FRACTIONS, lowest_intensity_masks(intensity, list(MASK_FRACTIONS.values()))))
 
 
 def _cache_put(key: tuple, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

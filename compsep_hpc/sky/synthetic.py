@@ -9,13 +9,19 @@ Amplitudes (Q/U, K_CMB, at the reference frequencies ``nu_dust`` and ``nu_synch`
 - each is :math:`A\,m(b)\,f(\hat n)`, where :math:`f` is a Gaussian polarization field with
   :math:`C_\ell^{EE} \propto (\ell/80)^{\alpha}`, :math:`C_\ell^{BB} = \rho\,C_\ell^{EE}`
   (:math:`\ell \ge 2`), normalised so that :math:`\langle Q^2 + U^2\rangle = 1` when summed to
-  :math:`\ell = 1000`, and :math:`m(b) = 1/(|\sin b| + \epsilon)` is a plane-parallel (cosecant)
+  :math:`\ell = 1000`, and :math:`m(b) = (|\sin b| + \epsilon)^{-p}` is a cosecant-like
   latitude profile, :math:`b` the Galactic latitude of the pixel centre.
-- dust: :math:`\alpha = -2.4`, :math:`\rho = 0.5`, :math:`\epsilon = 0.05`, :math:`A = 10`
-  uK_CMB at 353 GHz, so the polarized intensity at 353 GHz is ~10 uK_CMB at the poles, ~20 uK at
-  :math:`|b| = 30°` and up to ~200 uK in the plane.
-- synchrotron: :math:`\alpha = -3`, :math:`\rho = 0.35`, :math:`\epsilon = 0.1`, :math:`A = 8`
-  uK_RJ at 23 GHz (~8 uK_RJ at the poles, up to ~80 uK_RJ in the plane).
+- dust: :math:`\alpha = -2.4`, :math:`\rho = 0.5`, :math:`\epsilon = 0.05`, :math:`p = 2.25`,
+  :math:`A = 18` uK_CMB at 353 GHz, so the polarized intensity at 353 GHz is ~16 uK_CMB at the
+  poles, ~69 uK at :math:`|b| = 30°` and up to ~15000 uK in the plane.
+- synchrotron: :math:`\alpha = -3`, :math:`\rho = 0.35`, :math:`\epsilon = 0.1`, :math:`p = 1`,
+  :math:`A = 15` uK_RJ at 23 GHz (~14 uK_RJ at the poles, up to ~150 uK_RJ in the plane).
+- :math:`A` and :math:`p` are calibrated on Planck's BB power at :math:`\ell = 80` against sky
+  fraction (docs/sky_calibration.md, ``scripts/calibrate_sky.py``): with intensity masks of
+  :math:`f_{sky}` 0.24-0.71 the dust :math:`D_{80}^{BB}` at 353 GHz and the synchrotron one at
+  30 GHz lie within a factor 1.5 of the references; :math:`p = 2.25` for dust gives Planck's
+  tenfold rise of the dust power from :math:`f_{sky}` 0.24 to 0.71 (a cosecant, :math:`p = 1`,
+  gives about twofold).
 - the maps are then moved to ``nu_dust`` / ``nu_synch`` with the *mean* SEDs
   (1.54, 20 K; -3), so the amplitudes never depend on the spectral-parameter maps.
 
@@ -47,8 +53,8 @@ PARAM_SIGMA = {"beta_dust": 0.08, "temp_dust": 1.5, "beta_synch": 0.1}
 PARAM_CLIP_SIGMAS = 3.0
 PARAM_FWHM_DEG = 10.0
 
-DUST = {"nu": 353.0, "amplitude_kcmb": 10.0, "alpha": -2.4, "bb_ee": 0.5, "eps": 0.05}
-SYNCH = {"nu": 23.0, "amplitude_krj": 8.0, "alpha": -3.0, "bb_ee": 0.35, "eps": 0.1}
+DUST = {"nu": 353.0, "amplitude_kcmb": 18.0, "alpha": -2.4, "bb_ee": 0.5, "eps": 0.05, "profile_index": 2.25}
+SYNCH = {"nu": 23.0, "amplitude_krj": 15.0, "alpha": -3.0, "bb_ee": 0.35, "eps": 0.1, "profile_index": 1.0}
 
 INTENSITY_BANDS = (353.0, 23.0)  # GHz
 INTENSITY_FWHM_DEG = 5.0
@@ -69,16 +75,16 @@ def _power_law_spectra(lmax: int, alpha: float, bb_ee: float) -> tuple[np.ndarra
     return ee, bb_ee * ee
 
 
-def latitude_profile(nside: int, eps: float) -> np.ndarray:
-    """Cosecant-like profile ``1 / (|sin b| + eps)`` at the RING pixel centres, ``(npix,)``."""
+def latitude_profile(nside: int, eps: float, index: float = 1.0) -> np.ndarray:
+    """Cosecant-like profile ``(|sin b| + eps)^(-index)`` at the RING pixel centres, ``(npix,)``."""
     theta, _ = hp.pix2ang(nside, np.arange(12 * nside**2))
-    return 1.0 / (np.abs(np.cos(theta)) + eps)
+    return (np.abs(np.cos(theta)) + eps) ** -index
 
 
 def _modulated_field(nside: int, seed: int, spec: dict, streams: tuple[int, int]) -> np.ndarray:
     ee, bb = _power_law_spectra(3 * nside - 1, spec["alpha"], spec["bb_ee"])
     qu = gaussian_eb_qu(ee, bb, nside, rng_stream(seed, streams[0]), rng_stream(seed, streams[1]))
-    return qu * latitude_profile(nside, spec["eps"])[None, :]
+    return qu * latitude_profile(nside, spec["eps"], spec["profile_index"])[None, :]
 
 
 def foreground_amplitudes(
