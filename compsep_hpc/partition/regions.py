@@ -124,12 +124,26 @@ def _read_mask_file(path: str) -> dict[str, np.ndarray]:
     raise ConfigError(f"mask file {path}: unsupported type (expected .npz or .fits)")
 
 
+def _derived_mask_pixels(mask: str, npix: int) -> int:
+    """Pixels kept by derived mask ``mask`` of a ``npix``-pixel sky: its fraction, rounded half up."""
+    return int(np.floor(MASK_FRACTIONS[mask] * npix + 0.5))
+
+
+def derived_band_pixels(band: str, nside: int) -> int:
+    """Pixels of the band ``band`` (GAL020, GAL040 or GAL060) of the derived masks at ``nside``,
+    whatever the intensity map: the mask's count minus the previous mask's. Each of its halves
+    (``_U``, ``_L``) holds at most that many."""
+    npix = 12 * check_nside(nside) ** 2
+    i = MASK_KEYS.index(band)
+    return _derived_mask_pixels(band, npix) - (_derived_mask_pixels(MASK_KEYS[i - 1], npix) if i else 0)
+
+
 def _derived_masks(intensity: np.ndarray, nside: int) -> dict[str, np.ndarray]:
     """The lowest 20/40/60 % of pixels of ``intensity``; stable argsort breaks ties by index."""
     order = np.argsort(intensity, kind="stable")
     rank = np.empty(intensity.size, dtype=np.int64)
     rank[order] = np.arange(intensity.size)
-    return {k: rank < int(np.floor(f * intensity.size + 0.5)) for k, f in MASK_FRACTIONS.items()}
+    return {k: rank < _derived_mask_pixels(k, intensity.size) for k in MASK_FRACTIONS}
 
 
 def _cache_put(key: tuple, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -27,33 +27,38 @@ def _dl(cl: np.ndarray, ell: np.ndarray) -> np.ndarray:
 
 
 def _curves(experiment: Experiment, selection: dict, by_id: dict, combined: dict | None,
-            combined_baseline: dict | None) -> dict[str, dict]:
-    """Bandpowers and coupling of each region's min_r_upper pick (and baseline), plus the combined ones."""
+            combined_baselines: dict[str, dict | None]) -> dict[str, dict]:
+    """Bandpowers and coupling of each region's min_r_upper pick (and baseline of each preset),
+    plus the combined ones."""
     out: dict[str, dict] = {}
     for region, info in selection["regions"].items():
-        for key, label in (("min_r_upper", region), ("multires_baseline", f"{region} multires")):
-            pick = info.get(key)
+        picks = {region: info.get("min_r_upper"),
+                 **{f"{region} multires {p}": b for p, b in info.get("multires_baselines", {}).items()}}
+        for label, pick in picks.items():
             if pick is not None:
                 rec = by_id[pick["item_id"]]
                 out[label] = {**{k: np.asarray(rec[k]) for k in SPECTRA_FIELDS},
                               "coupling": experiment.geometry(region).coupling}
-    for label, comb in (("combined", combined), ("combined multires", combined_baseline)):
+    combinations = {"combined": combined, **{f"combined multires {p}": c for p, c in combined_baselines.items()}}
+    for label, comb in combinations.items():
         if comb is not None:
             out[label] = {**comb, "coupling": experiment.geometry(comb["geometry_name"]).coupling}
     return out
 
 
 def r_plots(run_dir: Path, experiment: Experiment, selection: dict, records: list[dict],
-            combined: dict | None, combined_baseline: dict | None = None) -> list[str]:
-    """Write the three kinds of r plots; returns their paths relative to ``run_dir``."""
+            combined: dict | None, combined_baselines: dict[str, dict | None] | None = None) -> list[str]:
+    """Write the three kinds of r plots; returns their paths relative to ``run_dir``.
+    ``combined_baselines``: preset -> the stitched baseline items of that preset."""
     by_id = {r["item_id"]: r for r in records}
-    curves = _curves(experiment, selection, by_id, combined, combined_baseline)
+    curves = _curves(experiment, selection, by_id, combined, combined_baselines or {})
     written = [_spectra_plot(run_dir, experiment, curves), _likelihood_plot(run_dir, experiment, curves)]
     for region, info in selection["regions"].items():
-        rows = [r for r in records if r.get("region") == region
+        rows = [r for r in records if r.get("region") == region and not r.get("baseline_preset")
                 and r.get("strategy", "kmeans") == experiment.config.grid.strategy and "r_upper" in r]
         if rows:
-            written.append(_r_upper_plot(run_dir, region, rows, info.get("min_r_upper")))
+            written.append(_r_upper_plot(run_dir, region, rows, info.get("min_r_upper"),
+                                         info.get("multires_baselines", {})))
     return written
 
 
@@ -94,8 +99,10 @@ def _likelihood_plot(run_dir: Path, experiment: Experiment, curves: dict[str, di
     return _save(fig, run_dir, "plots/r_likelihood.png")
 
 
-def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], pick: dict | None) -> str:
-    """r_hat + sigma(r) of a region's items against each patch count, the pick starred."""
+def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], pick: dict | None,
+                  baselines: dict[str, dict | None]) -> str:
+    """r_hat + sigma(r) of a region's items against each patch count, the pick starred, each
+    multires baseline preset's value a horizontal line."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=True)
     for ax, key in zip(axes, PATCH_KEYS):
         k = np.array([r[key] for r in rows])
@@ -105,6 +112,9 @@ def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], pick: dict | Non
         ax.plot(values, [y[k == v].min() for v in values], "k-", lw=1, label="best over the others")
         if pick is not None:
             ax.plot(pick[key], pick["r_upper"], "r*", ms=12, label="selected")
+        for i, (preset, base) in enumerate(baselines.items()):
+            if base is not None and base.get("r_upper") is not None:
+                ax.axhline(base["r_upper"], color=f"C{i + 1}", ls="--", lw=1, label=f"multires {preset}")
         ax.set(xlabel=key, yscale="log")
     axes[0].set_ylabel(r"$\hat r + \sigma(r)$")
     axes[0].legend(fontsize=7)
