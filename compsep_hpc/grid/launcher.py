@@ -5,9 +5,10 @@ still to do (by item id), so a rerun with any P resumes where the previous launc
 checks the run folder (a folder of another config is refused before anything is written),
 resolves each region's grid (``grid.above_pixels``, grid/region_grids.py; stored in the run folder
 at the start, and a resume whose grids differ is refused) and broadcasts both; every rank lists
-the same items from rank 0's grids. After that, ranks never wait for each other. SIGTERM/SIGUSR1 (Slurm's
-``--signal``) make a rank stop after the item in progress; SIGKILL loses at most that item and
-the one whose record was being written behind it (:mod:`compsep_hpc.store.background_writer`).
+the same items from rank 0's grids. After that, ranks never wait for each other.
+SIGTERM/SIGUSR1 (Slurm's ``--signal``) make a rank stop after the item in progress; SIGKILL loses
+at most that item and the one whose record was being written behind it
+(:mod:`compsep_hpc.store.background_writer`).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
     check_launch(n_ranks)  # before anything is read or written
     run_dir = Path(run_dir)
     experiment = Experiment(config)
-    done, launch_id, grids, grids_unknown = collective(comm, rank, lambda: _prepare(config, run_dir, experiment, dry_run))
+    prepared = collective(comm, rank, lambda: _prepare(config, run_dir, experiment, dry_run))
+    done, launch_id, grids, grids_unknown = prepared
     items = work_list(config, grids)  # the same on every rank: rank 0's grids
     todo = [it for it in items if it.item_id not in set(done)]
     lo, hi = rank_slice(len(todo), rank, n_ranks)

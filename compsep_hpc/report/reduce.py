@@ -72,7 +72,8 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
     _use_stored_geometries(run_dir, experiment, config.regions.names)
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r)
-    combined_r = _combined_r(run_dir, experiment, items, {r: regions[r]["min_r_upper"] for r in regions}) if has_r else None
+    picks = {r: regions[r]["min_r_upper"] for r in regions} if has_r else None
+    combined_r = _combined_r(run_dir, experiment, items, picks) if has_r else None
     combined_baselines = {preset: _combined_r(run_dir, experiment, items,
                                               {r: regions[r]["multires_baselines"][preset] for r in regions})
                           if has_r else None for preset in config.grid.multires_baseline}

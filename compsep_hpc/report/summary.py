@@ -57,8 +57,8 @@ def format_selection(selection: dict) -> str:
             lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
                          f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} "
                          f"{_fmt(s.get('cmb_variance')):>13} {_fmt(s.get('r_upper')):>10} {s['item_id']:>6} {_bounds(s):>9}")
-        lines += [_baseline_line(preset, base) for preset, base in info.get("multires_baselines", {}).items()
-                  if base is not None]
+        baselines = info.get("multires_baselines", {})
+        lines += [_baseline_line(preset, base) for preset, base in baselines.items() if base is not None]
     lines += [f"warning {region}: {info['apod_warning']}" for region, info in selection["regions"].items()
               if info.get("apod_warning")]
     lines += _combined_r_lines(selection["combined"].get("min_r_upper"), "combined min_r_upper selections")

@@ -3,8 +3,8 @@ another config is refused before anything is written.
 
 Layout of ``DIR``: ``config.yaml`` (the resolved config), ``region_grids.json`` (each region's
 pixel count and own grid under ``grid.above_pixels``, resolved at the run's start: the work list's
-definition, grid/region_grids.py), ``run.json`` (hash, package version, creation time), ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run,
-and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
+definition, grid/region_grids.py), ``run.json`` (hash, package version, creation time),
+``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run, and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
 :func:`use_stored_cmb_spectra`),
 ``region_spectra/NAME.npz`` (each region's apodized weights, thin-region warning and MASTER
 coupling: bins, estimator, windows; computed once per run, and by ``reduce`` for the union of the
