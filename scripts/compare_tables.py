@@ -20,6 +20,14 @@ import numpy as np
 PAIRS = (("r_upper", "r_hat + sigma(r)"), ("cmb_mse", "CMB error"))
 
 
+def baseline(entry: dict, preset: str) -> dict | None:
+    """The ``preset`` multires baseline of a region or combined entry of ``selection.json``
+    (``multires_baselines.<preset>``; runs reduced before the list of presets: ``multires_baseline``)."""
+    if "multires_baselines" in entry:
+        return entry["multires_baselines"].get(preset)
+    return entry.get("multires_baseline") if preset == "default" else None
+
+
 def _g(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
 
@@ -28,17 +36,17 @@ def _k(pick: dict) -> str:
     return f"({pick['K_beta_dust']}, {pick['K_temp_dust']}, {pick['K_beta_synch']})"
 
 
-def r_table(sel: dict) -> str:
-    """Per region and combined: the pick's and the baseline's r figures."""
+def r_table(sel: dict, preset: str) -> str:
+    """Per region and combined: the pick's and the ``preset`` baseline's r figures."""
     head = ("| region | K-means pick (K_bd, K_Td, K_bs) | r_hat | sigma(r) | sigma_r_sim | **r_hat + sigma(r)** "
             "| multires r_hat | sigma(r) | sigma_r_sim | **r_hat + sigma(r)** |")
     lines = [head, "|" + "---|" * 10]
-    rows = [(region, _k(info["min_r_upper"]), info["min_r_upper"], info.get("multires_baseline"))
+    rows = [(region, _k(info["min_r_upper"]), info["min_r_upper"], baseline(info, preset))
             for region, info in sel["regions"].items()]
     comb = sel["combined"]
     if comb.get("min_r_upper"):
         rows.append((f"combined (f_sky {comb['min_r_upper']['fsky']:.3f})", "the picks above", comb["min_r_upper"],
-                     comb.get("multires_baseline")))
+                     baseline(comb, preset)))
     for name, k, pick, base in rows:
         cells = [name, k]
         for entry in (pick, base or {}):
@@ -48,13 +56,13 @@ def r_table(sel: dict) -> str:
     return "\n".join(lines)
 
 
-def cmb_table(sel: dict, rows: list[dict]) -> str:
+def cmb_table(sel: dict, rows: list[dict], preset: str) -> str:
     """Per region: the CMB error of the min_r_upper pick, the min_cmb_mse pick and the baseline,
     and the baseline's unconverged fits and iterations."""
     lines = ["| region | min_r_upper pick | min_cmb_mse pick (K) | multires | multires unconverged fits "
              "| multires mean / max iterations |", "|---|---|---|---|---|---|"]
     for region, info in sel["regions"].items():
-        base = info.get("multires_baseline") or {}
+        base = baseline(info, preset) or {}
         row = next((r for r in rows if r["item_id"] == str(base.get("item_id"))), None)
         iters = "-" if row is None else f"{float(row['mean_iterations']):.0f} / {row['max_iterations']}"
         lines.append(f"| {region} | {_g(info['min_r_upper']['cmb_mse'])} | {_g(info['min_cmb_mse']['cmb_mse'])} "
@@ -91,11 +99,13 @@ def holdout_lines(sel: dict, rows: list[dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    run_dir = parser.parse_args(argv).run_dir
+    parser.add_argument("--preset", default="default", help="the multires baseline preset compared")
+    args = parser.parse_args(argv)
+    run_dir, preset = args.run_dir, args.preset
     sel = json.loads((run_dir / "selection.json").read_text())
     with open(run_dir / "items.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    print(r_table(sel), "", cmb_table(sel, rows), "", *holdout_lines(sel, rows), sep="\n")
+    print(r_table(sel, preset), "", cmb_table(sel, rows, preset), "", *holdout_lines(sel, rows), sep="\n")
     return 0
 
 

@@ -107,7 +107,7 @@ CONFIG_CASES = [
     ("unknown-section-key", _section_key, ("unknown", "realisations")),
     ("unknown-region", _region, ("unknown region", "GAL070_U")),
     ("unknown-instrument", _instrument, ("unknown instrument", "planck_hfi")),
-    ("K-above-region-pixels", _k_too_big, ("769", "exceeds")),
+    ("K-above-region-pixels", _k_too_big, ("769", "exceeds", "grid.above_pixels to drop or cap")),
     ("nside-not-power-of-two", _nside, ("power of two", "12")),
     ("missing-grid", _missing_section, ("grid",)),
 ]

@@ -47,7 +47,8 @@ def test_shipped_configs_parse_and_demo_is_embedded():
     for path in (REPO / "configs").glob("*.yaml"):
         assert work_list(load_config(path))
     assert default_config_path().read_text() == (REPO / "configs" / "demo.yaml").read_text()
-    assert len(work_list(load_config(REPO / "configs" / "litebird_c1d1s1.yaml"))) == 6 * 50 * 8 * 8
+    # the config's grid in every region (before each region's cap at its pixel count), and the two baselines
+    assert len(work_list(load_config(REPO / "configs" / "litebird_c1d1s1.yaml"))) == 6 * 50 * 8 * 8 + 6 * 2
 
 
 def test_hash_ignores_output_but_not_physics():

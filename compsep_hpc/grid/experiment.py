@@ -15,10 +15,10 @@ import numpy as np
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import ConfigError
+from compsep_hpc.grid.region_grids import RegionGrid, resolve_region_grid
 from compsep_hpc.grid.work import WorkItem
-from compsep_hpc.model.parameters import PATCH_KEYS
 from compsep_hpc.partition.patches import PatchCache
-from compsep_hpc.partition.regions import region_mask, region_pixels
+from compsep_hpc.partition.regions import derived_band_pixels, region_mask, region_pixels
 from compsep_hpc.science.figures import CmbTemplates, item_figures
 from compsep_hpc.science.geometry import RegionGeometry, region_geometry
 from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_configuration
@@ -66,10 +66,15 @@ class Experiment:
         c = self.config
         return spectral_model(c.instrument, c.nside, c.sky.nu_dust, c.sky.nu_synch)
 
+    def _intensity(self) -> np.ndarray | None:
+        """The sky's foreground intensity when the regions are derived from it (no mask file);
+        with a mask file the sky is not built for the regions."""
+        return None if self.config.regions.mask_file is not None else self.sky.foreground_intensity
+
     def region_mask(self, region: str) -> np.ndarray:
         """Boolean full-sky RING mask of a region."""
         c = self.config
-        return region_mask(region, c.nside, mask_file=c.regions.mask_file, foreground_intensity=self.sky.foreground_intensity)
+        return region_mask(region, c.nside, mask_file=c.regions.mask_file, foreground_intensity=self._intensity())
 
     def geometry(self, region: str) -> RegionGeometry:
         """Pixels, apodized weights, taper warning and MASTER coupling of a region (science/geometry.py):
@@ -92,7 +97,7 @@ class Experiment:
         if region not in self._pixels:
             c = self.config
             self._pixels[region] = region_pixels(region, c.nside, mask_file=c.regions.mask_file,
-                                                 foreground_intensity=self.sky.foreground_intensity)
+                                                 foreground_intensity=self._intensity())
         return self._pixels[region]
 
     def region_data(self, region: str) -> RegionData:
@@ -104,20 +109,45 @@ class Experiment:
                                              range(c.noise.realizations))
         return self._data[region]
 
-    def validate(self) -> None:
-        """Check every region is non-empty and no patch count exceeds its region's pixels."""
+    def region_grids(self) -> dict[str, RegionGrid]:
+        """Each region's own grid under ``grid.above_pixels`` (grid/region_grids.py).
+
+        Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
+        a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
         c, g = self.config, self.config.grid
+        if g.strategy == "multires" and max(max(g.beta_dust), max(g.temp_dust), max(g.beta_synch)) > c.nside:
+            raise ConfigError(f"a multires patch nside exceeds the run nside {c.nside}")
+        grids = {}
         for region in c.regions.names:
             n_pix = len(self.pixels(region))
             if n_pix == 0:
                 raise ConfigError(f"region {region} has no pixel at nside {c.nside}")
-            if g.strategy == "kmeans":
-                for name, values in zip(PATCH_KEYS, (g.beta_dust, g.temp_dust, g.beta_synch)):
-                    if max(values) > n_pix:
-                        raise ConfigError(f"{name} = {max(values)} exceeds the {n_pix} pixels of region {region} "
-                                          f"at nside {c.nside}")
-            elif max(max(g.beta_dust), max(g.temp_dust), max(g.beta_synch)) > c.nside:
-                raise ConfigError(f"a multires patch nside exceeds the run nside {c.nside}")
+            grids[region] = resolve_region_grid(g, region, n_pix, c.nside)
+        return grids
+
+    def pixels_need_missing_templates(self) -> str | None:
+        """Why the regions' pixels cannot be computed now, or None when they can: a pysm sky
+        without a mask file derives its regions from the sky's foreground intensity, which needs
+        the PySM templates; the message names the first one missing. Builds nothing."""
+        c = self.config
+        if c.sky.model != "pysm" or c.regions.mask_file is not None:
+            return None
+        from compsep_hpc.sky.pysm_sky import check_templates, preset_components
+
+        components = preset_components(c.sky.preset)  # a bad preset is refused here, templates or not
+        try:
+            check_templates(components)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    def region_grid_bounds(self) -> dict[str, RegionGrid]:
+        """Each region's grid resolved against its band's pixel count (derived masks, no sky
+        needed), an upper bound of its own: what a dry run can say without the sky. A value above
+        the band is above the region too, so ``refuse`` still refuses it here."""
+        c = self.config
+        return {region: resolve_region_grid(c.grid, region, derived_band_pixels(region.split("_")[0], c.nside), c.nside)
+                for region in c.regions.names}
 
     def labels(self, region: str, grid_values: tuple[int, int, int], strategy: str = "kmeans") -> np.ndarray:
         """Patch labels ``(3, n_pix)`` of the three parameters on the region."""

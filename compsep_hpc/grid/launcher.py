@@ -2,10 +2,13 @@
 
 Rank I of P takes the contiguous slice ``[floor(I N / P), floor((I+1) N / P))`` of the N items
 still to do (by item id), so a rerun with any P resumes where the previous launch stopped. Rank 0
-checks the run folder (a folder of another config is refused before anything is written) and
-broadcasts the decision; after that, ranks never wait for each other. SIGTERM/SIGUSR1 (Slurm's
-``--signal``) make a rank stop after the item in progress; SIGKILL loses at most that item and
-the one whose record was being written behind it (:mod:`compsep_hpc.store.background_writer`).
+checks the run folder (a folder of another config is refused before anything is written),
+resolves each region's grid (``grid.above_pixels``, grid/region_grids.py; stored in the run folder
+at the start, and a resume whose grids differ is refused) and broadcasts both; every rank lists
+the same items from rank 0's grids. After that, ranks never wait for each other.
+SIGTERM/SIGUSR1 (Slurm's ``--signal``) make a rank stop after the item in progress; SIGKILL loses
+at most that item and the one whose record was being written behind it
+(:mod:`compsep_hpc.store.background_writer`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
+from compsep_hpc.grid.dry_run import print_dry_run
 from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.grid.region_grids import RegionGrid, check_same_grids, region_grids_json
 from compsep_hpc.grid.runtime import (
     StopFlag,
     check_launch,
@@ -30,7 +36,7 @@ from compsep_hpc.grid.runtime import (
     select_local_device,
     world_comm,
 )
-from compsep_hpc.grid.work import WorkItem, work_list
+from compsep_hpc.grid.work import WorkItem, stored_region_grids, work_list
 from compsep_hpc.precision import enable_float64
 from compsep_hpc.science.figures import CmbTemplates
 from compsep_hpc.store.background_writer import BackgroundWriter
@@ -60,29 +66,42 @@ def _progress(rank: int, n_ranks: int, done: int, total: int, start: float, item
           f"ETA {eta:.0f}s", file=sys.stderr, flush=True)
 
 
-def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: bool) -> tuple[list[int], str]:
-    """Rank 0's checks and set-up: the ids already done and a new launch id (writes nothing on a dry run)."""
+class Preparation(NamedTuple):
+    """Rank 0's set-up, broadcast to every rank: the ids already done, the launch id, the regions'
+    grids (the work list's definition) and, for a dry run that cannot build the regions, why
+    (``grids`` are then upper bounds, see Experiment.region_grid_bounds)."""
+
+    done: list[int]
+    launch_id: str
+    grids: dict[str, RegionGrid]
+    grids_unknown: str | None = None
+
+
+def _check_stored_grids(config: RunConfig, run_dir: Path, grids: dict[str, RegionGrid]) -> None:
+    """A resumed run's grids must be those stored at its start, else item ids would move: refused
+    (RunFolderError), nothing written."""
+    stored = stored_region_grids(run_dir, config)
+    if stored is not None:
+        check_same_grids(stored, grids, str(run_dir))
+
+
+def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: bool) -> Preparation:
+    """Rank 0's checks and set-up (writes nothing on a dry run)."""
     exists = check_run_folder(config, run_dir)  # refuses another config; writes nothing
     if exists:
         use_stored_cmb_spectra(run_dir)
-    experiment.validate()
+    unknown = experiment.pixels_need_missing_templates() if dry_run else None
+    grids = experiment.region_grid_bounds() if unknown else experiment.region_grids()
+    if exists and not unknown:
+        _check_stored_grids(config, run_dir, grids)
     done = completed_item_ids(run_dir) if exists else set()
     launch_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     if not dry_run:
-        create_run_folder(config, run_dir)
+        create_run_folder(config, run_dir, region_grids_json(config.grid, grids))
         write_templates(run_dir, *experiment.templates, camb=camb_spectra(3 * config.nside - 1))
         for region in config.regions.names:  # the regions' MASTER couplings, once per run
             write_geometry(run_dir, region, read_geometry(run_dir, region) or experiment.geometry(region))
-    return sorted(done), launch_id
-
-
-def _print_split(n_items: int, done: list[int], todo: list[WorkItem], n_ranks: int) -> None:
-    """The dry run's report: items done and each rank's share of what is left."""
-    print(f"{n_items} items in the work list, {len(done)} done, {len(todo)} to do on {n_ranks} rank(s)")
-    for r in range(n_ranks):
-        a, b = rank_slice(len(todo), r, n_ranks)
-        ids = f"items {todo[a].item_id}..{todo[b - 1].item_id}" if b > a else "nothing"
-        print(f"  rank {r}: {b - a} item(s): {ids}")
+    return Preparation(sorted(done), launch_id, grids, unknown)
 
 
 def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, comm=None) -> list[int]:
@@ -93,14 +112,15 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
     rank, n_ranks = comm.Get_rank(), comm.Get_size()
     check_launch(n_ranks)  # before anything is read or written
     run_dir = Path(run_dir)
-    items = work_list(config)
     experiment = Experiment(config)
-    done, launch_id = collective(comm, rank, lambda: _prepare(config, run_dir, experiment, dry_run))
+    prepared = collective(comm, rank, lambda: _prepare(config, run_dir, experiment, dry_run))
+    done, launch_id, grids, grids_unknown = prepared
+    items = work_list(config, grids)  # the same on every rank: rank 0's grids
     todo = [it for it in items if it.item_id not in set(done)]
     lo, hi = rank_slice(len(todo), rank, n_ranks)
     if dry_run:
         if rank == 0:
-            _print_split(len(items), done, todo, n_ranks)
+            print_dry_run(config, grids, grids_unknown, items, done, n_ranks)
         stop.ignore_from_now()
         return []
     experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank

@@ -125,14 +125,29 @@ def _read_mask_file(path: str) -> dict[str, np.ndarray]:
     raise ConfigError(f"mask file {path}: unsupported type (expected .npz or .fits)")
 
 
+def _kept_pixels(fraction: float, npix: int) -> int:
+    """Pixels kept by a mask of sky fraction ``fraction`` of a ``npix``-pixel sky, rounded half up."""
+    return int(np.floor(fraction * npix + 0.5))
+
+
 def lowest_intensity_masks(intensity: np.ndarray, fractions: Sequence[float]) -> list[np.ndarray]:
-    """Boolean maps of the lowest ``round(f * npix)`` pixels of ``intensity`` (half up), one per
+    """Boolean maps of the lowest ``_kept_pixels(f, npix)`` pixels of ``intensity``, one per
     fraction ``f`` in [0, 1]; a stable argsort breaks ties by pixel index, so the masks nest."""
     intensity = np.asarray(intensity)
     order = np.argsort(intensity, kind="stable")
     rank = np.empty(intensity.size, dtype=np.int64)
     rank[order] = np.arange(intensity.size)
-    return [rank < int(np.floor(f * intensity.size + 0.5)) for f in fractions]
+    return [rank < _kept_pixels(f, intensity.size) for f in fractions]
+
+
+def derived_band_pixels(band: str, nside: int) -> int:
+    """Pixels of the band ``band`` (GAL020, GAL040 or GAL060) of the derived masks at ``nside``,
+    whatever the intensity map: the mask's count minus the previous mask's. Each of its halves
+    (``_U``, ``_L``) holds at most that many."""
+    npix = 12 * check_nside(nside) ** 2
+    i = MASK_KEYS.index(band)
+    previous = _kept_pixels(MASK_FRACTIONS[MASK_KEYS[i - 1]], npix) if i else 0
+    return _kept_pixels(MASK_FRACTIONS[band], npix) - previous
 
 
 def _derived_masks(intensity: np.ndarray, nside: int) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
 from compsep_hpc.store.records import HOLDOUT, R_FIELDS
 
 ITEMS_COLUMNS = (
-    "item_id", "region", "strategy", *PATCH_KEYS, *(f"n_patches_{p}" for p in PARAMETERS), "likelihood",
+    "item_id", "region", "strategy", "baseline_preset", *PATCH_KEYS, *(f"n_patches_{p}" for p in PARAMETERS), "likelihood",
     "n_cells", "cmb_variance", "cmb_mse", "mean_nll", "mean_spatial_variance", "mean_iterations",
     "max_iterations", "n_unconverged", *(f"at_bound_{p}" for p in PARAMETERS), "systematic_nll",
     "systematic_cmb_power", "systematic_converged", "systematic_at_bound", "seconds",
@@ -41,11 +41,13 @@ def _mean(rec: dict, key: str, fn=np.mean) -> float:
     return float(fn(value)) if value is not None and np.size(value) else math.nan
 
 
-def item_row(rec: dict, grid_values: tuple[int, int, int], region: str, strategy: str = "kmeans") -> dict[str, Any]:
-    """One ``items.csv`` row of a record (region, K's, strategy from the work list, figures from the record)."""
+def item_row(rec: dict, grid_values: tuple[int, int, int], region: str, strategy: str = "kmeans",
+             baseline_preset: str = "") -> dict[str, Any]:
+    """One ``items.csv`` row of a record (region, K's, strategy and baseline preset, '' for a grid
+    item, from the work list; figures from the record)."""
     n_patches = np.asarray(rec.get("n_patches", [-1, -1, -1])).reshape(-1)
     row: dict[str, Any] = {"item_id": int(rec["item_id"]), "region": region, "strategy": strategy,
-                           **dict(zip(PATCH_KEYS, map(int, grid_values)))}
+                           "baseline_preset": baseline_preset, **dict(zip(PATCH_KEYS, map(int, grid_values)))}
     row.update({f"n_patches_{p}": int(n) for p, n in zip(PARAMETERS, n_patches)})
     row.update(likelihood=rec.get("likelihood", ""), n_cells=int(rec.get("n_cells", -1)),
                cmb_variance=_num(rec, "cmb_variance"), cmb_mse=_num(rec, "cmb_mse"), mean_nll=_mean(rec, "nll"),

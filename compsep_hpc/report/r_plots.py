@@ -1,5 +1,5 @@
 """Plots of the r figures, one panel per region and one for the combined (stitched) result, each
-comparing the K-means pick (criterion ``min_r_upper``) with the multi-resolution baseline:
+comparing the K-means pick (criterion ``min_r_upper``) with each multi-resolution baseline preset:
 
 - ``residual_spectra.png`` (paper Fig. 10): systematic and statistical residual BB bandpowers as
   D_ell, the statistical ones with one realization's error bar (``cl_total_std``), beside the
@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from compsep_hpc.grid.config import MULTIRES_PRESETS  # noqa: E402
 from compsep_hpc.grid.experiment import Experiment  # noqa: E402
 from compsep_hpc.model.parameters import PATCH_KEYS  # noqa: E402
 from compsep_hpc.report.plots import save_figure  # noqa: E402
@@ -32,8 +33,8 @@ from compsep_hpc.science.coupling import binned_model  # noqa: E402
 from compsep_hpc.science.figures import r_figures  # noqa: E402
 from compsep_hpc.store.records import SPECTRA_FIELDS  # noqa: E402
 
-METHODS = (("min_r_upper", "K-means pick (min r_upper)"), ("multires_baseline", "multires baseline"))
-"""(selection.json key, label) of the compared methods, in their colour order C0, C1, ..."""
+KMEANS_LABEL = "K-means pick (min r_upper)"
+"""Label of the K-means pick; each multires baseline preset is labelled ``multires <preset>``."""
 CURVE_FIELDS = (*SPECTRA_FIELDS, "r_hat", "r_hat_realizations")
 
 
@@ -47,37 +48,44 @@ def _curve(figures: dict, coupling) -> dict:
     return {**{k: np.asarray(figures[k]) for k in CURVE_FIELDS if k in figures}, "coupling": coupling}
 
 
+def _methods(kmeans: dict | None, baselines: dict[str, dict | None]) -> dict[str, dict]:
+    """``{label: entry}`` of the K-means pick and each baseline preset present (colour order)."""
+    entries = {KMEANS_LABEL: kmeans, **{f"multires {p}": b for p, b in baselines.items()}}
+    return {label: entry for label, entry in entries.items() if entry is not None}
+
+
 def _panels(experiment: Experiment, selection: dict, by_id: dict, combined: dict | None,
-            combined_baseline: dict | None) -> dict[str, dict[str, dict]]:
+            combined_baselines: dict[str, dict | None]) -> dict[str, dict[str, dict]]:
     """``{panel title: {method label: curve}}``: each region's picks, then the combined ones."""
     panels: dict[str, dict[str, dict]] = {}
     for region, info in selection["regions"].items():
         coupling = experiment.geometry(region).coupling
-        curves = {label: _curve(by_id[info[key]["item_id"]], coupling)
-                  for key, label in METHODS if info.get(key) is not None}
-        if curves:
-            panels[region] = curves
+        picks = _methods(info.get("min_r_upper"), info.get("multires_baselines", {}))
+        if picks:
+            panels[region] = {label: _curve(by_id[pick["item_id"]], coupling) for label, pick in picks.items()}
     combined_curves = {label: _curve(comb, experiment.geometry(comb["geometry_name"]).coupling)
-                       for (_, label), comb in zip(METHODS, (combined, combined_baseline)) if comb is not None}
+                       for label, comb in _methods(combined, combined_baselines).items()}
     if combined_curves:
         panels["combined"] = combined_curves
     return panels
 
 
 def r_plots(run_dir: Path, experiment: Experiment, selection: dict, records: list[dict],
-            combined: dict | None, combined_baseline: dict | None = None) -> list[str]:
-    """Write the r plots (module docstring); returns their paths relative to ``run_dir``."""
+            combined: dict | None, combined_baselines: dict[str, dict | None] | None = None) -> list[str]:
+    """Write the r plots (module docstring); returns their paths relative to ``run_dir``.
+    ``combined_baselines``: preset -> the stitched baseline items of that preset."""
     by_id = {r["item_id"]: r for r in records}
-    panels = _panels(experiment, selection, by_id, combined, combined_baseline)
+    panels = _panels(experiment, selection, by_id, combined, combined_baselines or {})
     written = []
     if panels:
         written += [_spectra_plot(run_dir, experiment, panels), _likelihood_plot(run_dir, experiment, panels),
                     _histogram_plot(run_dir, panels)]
     for region, info in selection["regions"].items():
-        rows = [r for r in records if r.get("region") == region
+        rows = [r for r in records if r.get("region") == region and not r.get("baseline_preset")
                 and r.get("strategy", "kmeans") == experiment.config.grid.strategy and "r_upper" in r]
         if rows:
-            written.append(_r_upper_plot(run_dir, region, rows, info.get("min_r_upper")))
+            written.append(_r_upper_plot(run_dir, region, rows, info.get("min_r_upper"),
+                                         info.get("multires_baselines", {})))
     return written
 
 
@@ -103,8 +111,11 @@ def _legend_below(fig, axes) -> None:
 
 
 def _color(label: str) -> str:
-    """The colour of a method label (its METHODS order)."""
-    return f"C{[m for _, m in METHODS].index(label)}"
+    """The colour of a method label: C0 for the K-means pick, C1, C2, ... for the presets in
+    MULTIRES_PRESETS order."""
+    if label == KMEANS_LABEL:
+        return "C0"
+    return f"C{1 + list(MULTIRES_PRESETS).index(label.removeprefix('multires '))}"
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -180,8 +191,10 @@ def _histogram_plot(run_dir: Path, panels: dict[str, dict[str, dict]]) -> str:
     return _save(fig, run_dir, "plots/r_hat_realizations.png")
 
 
-def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], pick: dict | None) -> str:
-    """r_hat + sigma(r) of a region's items against each patch count, the pick starred."""
+def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], pick: dict | None,
+                  baselines: dict[str, dict | None]) -> str:
+    """r_hat + sigma(r) of a region's items against each patch count, the pick starred, each
+    multires baseline preset's value a horizontal line."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=True)
     for ax, key in zip(axes, PATCH_KEYS):
         k = np.array([r[key] for r in rows])
@@ -191,6 +204,10 @@ def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], pick: dict | Non
         ax.plot(values, [y[k == v].min() for v in values], "k-", lw=1, label="best over the others")
         if pick is not None:
             ax.plot(pick[key], pick["r_upper"], "r*", ms=12, label="selected")
+        for preset, base in baselines.items():
+            if base is not None and base.get("r_upper") is not None:
+                ax.axhline(base["r_upper"], color=_color(f"multires {preset}"), ls="--", lw=1,
+                           label=f"multires {preset}")
         ax.set(xlabel=key, yscale="log")
     axes[0].set_ylabel(r"$\hat r + \sigma(r)$")
     axes[0].legend(fontsize=7)

@@ -13,8 +13,10 @@ to the lowest item id. ``--criterion`` picks the one the summary, the plots and
 ``cmb_mse`` and ``cmb_variance``, sum_r n_pix_r x_r / sum_r n_pix_r, the averages over the pixels of
 the union of the (disjoint) regions; null when a region has no pick. ``combined.min_r_upper``: each
 region's pick refitted with its maps, the regions stitched, spectra and r of the union (combine.py). Runs
-with ``grid.multires_baseline`` report each region's multi-resolution item beside the K-means
-pick and ``combined.multires_baseline``, the same stitching of the baseline items.
+with ``grid.multires_baseline`` presets report, per region, each preset's multi-resolution item
+beside the K-means picks (``regions.R.multires_baselines.PRESET``) and, per preset, the same
+stitching of its baseline items (``combined.multires_baselines.PRESET``). The items are the run
+folder's (its regions' grids stored at the start, grid/work.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import CompsepError
-from compsep_hpc.grid.work import WorkItem, work_list
+from compsep_hpc.grid.work import WorkItem, run_work_list
 from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
 from compsep_hpc.report.items_table import AT_BOUND, HOLDOUT_COLUMNS, R_COLUMNS, item_row, items_csv
 from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, choice, criterion_metric, scalars, select,
@@ -52,15 +54,14 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     metric = criterion_metric(criterion)
     run_dir = Path(run_dir)
     config, _meta = load_run_folder(run_dir)
-    items = work_list(config)
+    items = run_work_list(run_dir, config)
     records = [r for r in read_records(run_dir, config_sha256=config.sha256()) if 0 <= r["item_id"] < len(items)]
     if not records:
         raise CompsepError(f"{run_dir}: no completed item yet (0 of {len(items)}); nothing to reduce")
     has_r = any("r_upper" in r for r in records)
     if metric == "r_upper" and not has_r:
         raise CompsepError(f"criterion {criterion} needs the r-estimation records, not available in this run")
-    rows = [item_row(r, items[r["item_id"]].grid_values, items[r["item_id"]].region, items[r["item_id"]].strategy)
-            for r in records]
+    rows = [item_row(r, *_identity(items[r["item_id"]])) for r in records]
     write_atomic(run_dir / "items.csv", items_csv(rows))
 
     from compsep_hpc.grid.experiment import Experiment  # builds the sky: only needed past this point
@@ -71,10 +72,12 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
     _use_stored_geometries(run_dir, experiment, config.regions.names)
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r)
-    combined_r = _combined_r(run_dir, experiment, items, regions, "min_r_upper") if has_r else None
-    combined_baseline = (_combined_r(run_dir, experiment, items, regions, "multires_baseline")
-                         if has_r and config.grid.multires_baseline else None)
-    unions = [c["geometry_name"] for c in (combined_r, combined_baseline) if c is not None]
+    picks = {r: regions[r]["min_r_upper"] for r in regions} if has_r else None
+    combined_r = _combined_r(run_dir, experiment, items, picks) if has_r else None
+    combined_baselines = {preset: _combined_r(run_dir, experiment, items,
+                                              {r: regions[r]["multires_baselines"][preset] for r in regions})
+                          if has_r else None for preset in config.grid.multires_baseline}
+    unions = [c["geometry_name"] for c in (combined_r, *combined_baselines.values()) if c is not None]
     for name in [*config.regions.names, *unions]:  # every coupling used joins the run folder (no-op if there)
         write_geometry(run_dir, name, experiment.geometry(name))
     selection: dict[str, Any] = {
@@ -83,18 +86,23 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
         "n_items_done": len(rows), "n_items_total": len(items), "regions": regions,
         "combined": {"min_cmb_mse": _combined_means(regions, "min_cmb_mse"),
                      "min_variance": _combined_means(regions, "min_variance"), "min_r_upper": scalars(combined_r),
-                     "multires_baseline": scalars(combined_baseline)}, "plots": [],
+                     "multires_baselines": {p: scalars(c) for p, c in combined_baselines.items()}}, "plots": [],
     }
     if plots:
-        selection["plots"] = _make_plots(run_dir, experiment, [r for r in rows if r["strategy"] == config.grid.strategy],
+        selection["plots"] = _make_plots(run_dir, experiment, [r for r in rows if not r["baseline_preset"]],
                                          records, chosen, metric)
         if has_r:
             from compsep_hpc.report.r_plots import r_plots
 
-            selection["plots"] += r_plots(run_dir, experiment, selection, records, combined_r, combined_baseline)
+            selection["plots"] += r_plots(run_dir, experiment, selection, records, combined_r, combined_baselines)
     write_atomic(run_dir / "selection.json", json.dumps(selection, indent=2) + "\n")
     write_atomic(run_dir / "summary.txt", format_selection(selection) + "\n")
     return selection
+
+
+def _identity(item: WorkItem) -> tuple:
+    """An item's grid values, region, strategy and baseline preset, as item_row takes them."""
+    return item.grid_values, item.region, item.strategy, item.preset
 
 
 def _use_stored_geometries(run_dir: Path, experiment, names) -> None:
@@ -112,7 +120,7 @@ def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], ex
     chosen: dict[str, dict | None] = {}
     for region in config.regions.names:
         every = [r for r in rows if r["region"] == region]
-        region_rows = [r for r in every if r["strategy"] == config.grid.strategy]
+        region_rows = [r for r in every if not r["baseline_preset"]]
         picks = {key: select(region_rows, metric)[0] if has_r or metric != "r_upper" else None
                  for key, metric in CRITERIA.items()}
         chosen[region] = picks[criterion]
@@ -124,13 +132,18 @@ def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], ex
             "n_pix": int(len(experiment.pixels(region))),
             "apod_warning": experiment.geometry(region).apod_warning,
         }
-        if config.grid.multires_baseline:  # reported whether or not its fits converged; says how many did not
-            baseline = [r for r in every if r["strategy"] != config.grid.strategy]
-            base = baseline[0] if baseline else None
-            regions[region]["multires_baseline"] = choice(base, FIGURES)
-            if base is not None:
-                regions[region]["multires_baseline"]["n_unconverged"] = base["n_unconverged"]
+        if config.grid.multires_baseline:
+            regions[region]["multires_baselines"] = {p: _baseline(every, p) for p in config.grid.multires_baseline}
     return regions, chosen
+
+
+def _baseline(rows: list[dict], preset: str) -> dict | None:
+    """The JSON form of a region's baseline item of ``preset`` (None until done), reported whether
+    or not its fits converged, with the number that did not."""
+    base = next((r for r in rows if r["baseline_preset"] == preset), None)
+    if base is None:
+        return None
+    return {**choice(base, FIGURES), "n_unconverged": base["n_unconverged"]}
 
 
 def _combined_means(regions: dict[str, dict], key: str) -> dict | None:
@@ -144,14 +157,14 @@ def _combined_means(regions: dict[str, dict], key: str) -> dict | None:
     return combined
 
 
-def _combined_r(run_dir: Path, experiment, items: list, regions: dict[str, dict], key: str) -> dict | None:
-    """Stitched figures of every region's ``key`` pick (refitted with maps), None if one is missing;
-    the union's geometry is the run folder's when stored."""
-    if any(regions[r].get(key) is None for r in regions):
+def _combined_r(run_dir: Path, experiment, items: list, picks: dict[str, dict | None]) -> dict | None:
+    """Stitched figures of the regions' ``picks`` (region -> JSON pick, refitted with maps), None
+    if one is missing; the union's geometry is the run folder's when stored."""
+    if any(pick is None for pick in picks.values()):
         return None
     from compsep_hpc.report.combine import combined_figures, union_name
 
-    selected = {r: items[regions[r][key]["item_id"]] for r in regions}
+    selected = {r: items[pick["item_id"]] for r, pick in picks.items()}
     _use_stored_geometries(run_dir, experiment, [union_name(selected)])
     return combined_figures(experiment, selected)
 

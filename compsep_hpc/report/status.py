@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from compsep_hpc.grid.work import work_list
+from compsep_hpc.grid.work import run_work_list
 from compsep_hpc.model.parameters import PARAMETERS
 from compsep_hpc.store.checkpoint import file_attributes, read_records, record_files
 from compsep_hpc.store.run_folder import load_run_folder
@@ -52,7 +52,7 @@ def status_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
     """
     run_dir = Path(run_dir)
     config, meta = load_run_folder(run_dir)
-    items = work_list(config)
+    items = run_work_list(run_dir, config)  # the regions' grids stored at the run's start
     records = [r for r in read_records(run_dir, config_sha256=config.sha256()) if 0 <= r["item_id"] < len(items)]
     done = {r["item_id"] for r in records}
     n_files, attrs = _files(run_dir)

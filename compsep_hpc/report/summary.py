@@ -31,6 +31,14 @@ def _bounds(choice: dict) -> str:
     return "/".join("-" if v is None else f"{v:.3g}" for v in values)
 
 
+def _baseline_line(preset: str, base: dict) -> str:
+    """A region's baseline item of ``preset``, under its picks."""
+    return (f"{'':<10} {'baseline':>9} {'':>5} {base['K_beta_dust']:>11} {base['K_temp_dust']:>11} "
+            f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} {_fmt(base.get('cmb_variance')):>13} "
+            f"{_fmt(base.get('r_upper')):>10} {base['item_id']:>6} {_bounds(base):>9}  (multires {preset} patch nsides"
+            + _unconverged_note(base.get("n_unconverged", 0)) + ")")
+
+
 def format_selection(selection: dict) -> str:
     """A short human summary of a selection (what ``compsep-hpc reduce`` prints)."""
     crit = key = selection["criterion"]
@@ -45,21 +53,17 @@ def format_selection(selection: dict) -> str:
         s = info[key]
         if s is None:
             lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5}   no usable item")
-            continue
-        lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
-                     f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} {_fmt(s.get('cmb_variance')):>13} "
-                     f"{_fmt(s.get('r_upper')):>10} {s['item_id']:>6} {_bounds(s):>9}")
-        base = info.get("multires_baseline")
-        if base is not None:
-            lines.append(f"{'':<10} {'baseline':>9} {'':>5} {base['K_beta_dust']:>11} {base['K_temp_dust']:>11} "
-                         f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} "
-                         f"{_fmt(base.get('cmb_variance')):>13} {_fmt(base.get('r_upper')):>10} {base['item_id']:>6}"
-                         f" {_bounds(base):>9}  (multires patch nsides" + _unconverged_note(base.get("n_unconverged", 0)) + ")")
+        else:
+            lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
+                         f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} "
+                         f"{_fmt(s.get('cmb_variance')):>13} {_fmt(s.get('r_upper')):>10} {s['item_id']:>6} {_bounds(s):>9}")
+        baselines = info.get("multires_baselines", {})
+        lines += [_baseline_line(preset, base) for preset, base in baselines.items() if base is not None]
     lines += [f"warning {region}: {info['apod_warning']}" for region, info in selection["regions"].items()
               if info.get("apod_warning")]
-    for combined_key, title in (("min_r_upper", "combined min_r_upper selections"),
-                                ("multires_baseline", "combined multires baselines")):
-        lines += _combined_r_lines(selection["combined"].get(combined_key), title)
+    lines += _combined_r_lines(selection["combined"].get("min_r_upper"), "combined min_r_upper selections")
+    for preset, comb in selection["combined"].get("multires_baselines", {}).items():
+        lines += _combined_r_lines(comb, f"combined multires baselines {preset}")
     means = key if key != "min_r_upper" else "min_cmb_mse"
     comb = selection["combined"][means]
     lines.append(f"combined {means} picks (pixel-weighted over all regions): " + (

@@ -37,6 +37,7 @@ class RecordField(NamedTuple):
 def _fields() -> tuple[RecordField, ...]:
     f = RecordField
     identity = (f("region", "", "()", "region name (str)"), f("strategy", "", "()", "kmeans or multires (str)"),
+                f("baseline_preset", "", "()", "multires baseline preset of a baseline item, '' for a grid item (str)"),
                 *(f(k, "", "()", f"grid value of {p}: patch count or patch nside") for k, p in zip(PATCH_KEYS, PARAMETERS)))
     fit = (
         f("n_patches", "", "(3,)", "patches per parameter"), f("likelihood", "", "()", "compressed or pixel (str)"),
@@ -100,7 +101,7 @@ def item_record(item: Any, result: Any, figures: dict, seconds: float, package_v
     separation.evaluate.ConfigurationResult, ``figures`` science.figures.item_figures' output."""
     fit, sys = result.fit, result.systematic
     record = {
-        "region": item.region, "strategy": item.strategy,
+        "region": item.region, "strategy": item.strategy, "baseline_preset": item.preset,
         **{key: int(v) for key, v in zip(PATCH_KEYS, item.grid_values)},
         "n_patches": np.asarray(result.n_patches, dtype=np.int64), "likelihood": result.likelihood,
         "n_cells": int(result.n_cells), "nll": fit.nll, "iterations": fit.iterations.astype(np.int64),

@@ -1,9 +1,10 @@
 """The run folder contract: the resolved config and its hash live in the folder, and a folder of
 another config is refused before anything is written.
 
-Layout of ``DIR``: ``config.yaml`` (the resolved config), ``run.json`` (hash, package version,
-creation time), ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run,
-and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
+Layout of ``DIR``: ``config.yaml`` (the resolved config), ``region_grids.json`` (each region's
+pixel count and own grid under ``grid.above_pixels``, resolved at the run's start: the work list's
+definition, grid/region_grids.py), ``run.json`` (hash, package version, creation time),
+``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run, and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
 :func:`use_stored_cmb_spectra`),
 ``region_spectra/NAME.npz`` (each region's apodized weights, thin-region warning and MASTER
 coupling: bins, estimator, windows; computed once per run, and by ``reduce`` for the union of the
@@ -27,6 +28,7 @@ from compsep_hpc.store.atomic import atomic_path, write_atomic
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
+REGION_GRIDS_FILE = "region_grids.json"
 TEMPLATES_FILE = "cmb_templates.npz"
 GEOMETRY_DIR = "region_spectra"
 
@@ -38,11 +40,12 @@ def config_yaml(config: RunConfig) -> str:
 
 def _is_skeleton(run_dir: Path) -> bool:
     """True for an empty folder, or one left by a create_run_folder killed before run.json: only
-    config.yaml, empty checkpoints/ and logs/, and temporary files of the atomic writes."""
+    config.yaml, region_grids.json, empty checkpoints/ and logs/, and temporary files of the atomic writes."""
+    written = (CONFIG_FILE, REGION_GRIDS_FILE)
     for entry in run_dir.iterdir():
         if entry.name in ("checkpoints", "logs") and entry.is_dir() and not any(entry.iterdir()):
             continue
-        if entry.name == CONFIG_FILE or entry.name.startswith((f".{CONFIG_FILE}.", f".{META_FILE}.")):
+        if entry.name in written or entry.name.startswith(tuple(f".{n}." for n in (*written, META_FILE))):
             continue
         return False
     return True
@@ -76,14 +79,18 @@ def check_run_folder(config: RunConfig, run_dir: str | Path) -> bool:
     return True
 
 
-def create_run_folder(config: RunConfig, run_dir: str | Path) -> None:
-    """Write config.yaml and run.json once (no-op when the folder already holds this run)."""
+def create_run_folder(config: RunConfig, run_dir: str | Path, region_grids: dict | None = None) -> None:
+    """Write config.yaml, ``region_grids`` (the JSON form of the regions' grids, when given) and
+    then run.json, once (no-op when the folder already holds this run): a folder with run.json
+    has its regions' grids."""
     run_dir = Path(run_dir)
     if check_run_folder(config, run_dir):
         return
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run_dir / "logs").mkdir(exist_ok=True)
     write_atomic(run_dir / CONFIG_FILE, config_yaml(config))
+    if region_grids is not None:
+        write_region_grids(run_dir, region_grids)
     meta = {
         "name": config.name,
         "config_sha256": config.sha256(),
@@ -105,6 +112,22 @@ def load_run_folder(run_dir: str | Path) -> tuple[RunConfig, dict]:
     if config.sha256() != meta.get("config_sha256"):
         raise RunFolderError(f"{run_dir}: config.yaml does not match the hash in {META_FILE}")
     return config, meta
+
+
+def write_region_grids(run_dir: str | Path, content: dict) -> None:
+    """Store the regions' grids (their JSON form, grid/region_grids.py) atomically."""
+    write_atomic(Path(run_dir) / REGION_GRIDS_FILE, json.dumps(content, indent=1) + "\n")
+
+
+def read_region_grids(run_dir: str | Path) -> dict | None:
+    """The stored JSON form of the regions' grids, or None when the folder has none."""
+    path = Path(run_dir) / REGION_GRIDS_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{path} is unreadable; the folder is left untouched") from exc
 
 
 def write_templates(run_dir: str | Path, tensor, lensing, camb: tuple | None = None) -> None:

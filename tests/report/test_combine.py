@@ -1,9 +1,10 @@
-"""K-means against the multi-resolution baseline, selected on r_upper in one reduce
+"""K-means against both multi-resolution baselines, selected on r_upper in one reduce
 (compsep_hpc.report.reduce), and the stitched combination of regions (compsep_hpc.report.combine),
 on real records of a small run."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import healpy as hp
@@ -23,7 +24,7 @@ from compsep_hpc.store.run_folder import config_yaml, create_run_folder, write_t
 COMPARE = {
     "name": "compare", "nside": 8, "sky": {"model": "synthetic", "seed": 5},
     "regions": ["GAL060_U", "GAL060_L"],  # from a north-south symmetric mask file: see compare_run
-    "grid": {"beta_dust": [1, 3], "temp_dust": [1], "beta_synch": [1], "multires_baseline": "default"},
+    "grid": {"beta_dust": [1, 3], "temp_dust": [1], "beta_synch": [1], "multires_baseline": ["default", "alternative"]},
     "noise": {"realizations": 4, "seed": 9, "holdout": 2},
 }
 
@@ -63,10 +64,12 @@ def compare_run(tmp_path_factory):
     return config, exp, folder, records, reduce_run(folder, criterion="min_r_upper")
 
 
-def test_one_reduce_reports_kmeans_and_multires_per_region_and_combined(compare_run):
+def test_one_reduce_reports_kmeans_and_both_multires_presets_per_region_and_combined(compare_run):
     config, _, folder, records, sel = compare_run
     items = work_list(config)
-    assert [it.strategy for it in items] == ["kmeans"] * 4 + ["multires"] * 2
+    assert [(it.strategy, it.preset) for it in items] == [("kmeans", "")] * 4 + [("multires", "default")] * 2 + [
+        ("multires", "alternative")] * 2
+    assert [it.grid_values for it in items[4:]] == [(8, 8, 4)] * 2 + [(8, 8, 8)] * 2  # GAL060, capped at nside 8
     for region in config.regions.names:
         info = sel["regions"][region]
         kmeans = [i for i, it in enumerate(items) if it.region == region and it.strategy == "kmeans"
@@ -74,26 +77,35 @@ def test_one_reduce_reports_kmeans_and_multires_per_region_and_combined(compare_
         best = min(kmeans, key=lambda i: records[i]["r_upper"])
         assert info["min_r_upper"]["item_id"] == best
         assert info["min_r_upper"]["r_upper"] == pytest.approx(records[best]["r_upper"])
-        baseline = next(i for i, it in enumerate(items) if it.region == region and it.strategy == "multires")
-        assert info["multires_baseline"]["item_id"] == baseline
-        assert info["multires_baseline"]["r_upper"] == pytest.approx(records[baseline]["r_upper"])
-        assert info["multires_baseline"]["r_upper_holdout"] == pytest.approx(records[baseline]["r_upper_holdout"])
-        assert info["multires_baseline"]["n_unconverged"] == records[baseline]["n_unconverged"]
-    for key in ("min_r_upper", "multires_baseline"):
-        comb = sel["combined"][key]
+        assert set(info["multires_baselines"]) == {"default", "alternative"}
+        for preset, base in info["multires_baselines"].items():
+            baseline = next(i for i, it in enumerate(items) if it.region == region and it.preset == preset)
+            assert records[baseline]["baseline_preset"] == preset
+            assert base["item_id"] == baseline
+            assert base["r_upper"] == pytest.approx(records[baseline]["r_upper"])
+            assert base["r_upper_holdout"] == pytest.approx(records[baseline]["r_upper_holdout"])
+            assert base["n_unconverged"] == records[baseline]["n_unconverged"]
+    combined = [sel["combined"]["min_r_upper"], *sel["combined"]["multires_baselines"].values()]
+    assert list(sel["combined"]["multires_baselines"]) == ["default", "alternative"]
+    for comb in combined:
         assert comb["n_pix"] == sum(sel["regions"][r]["n_pix"] for r in config.regions.names)
         assert comb["r_upper"] == pytest.approx(comb["r_hat"] + comb["sigma_r"])
         assert comb["r_95"] >= comb["r_upper"] > 0 and "r_upper_holdout" in comb
-    assert sel["combined"]["min_r_upper"] != sel["combined"]["multires_baseline"]
+    assert len({c["r_upper"] for c in combined}) == 3  # three different stitchings
     summary = (folder / "summary.txt").read_text()
-    assert "combined multires baselines (stitched, f_sky" in summary and summary.count("  (multires patch nsides") == 2
+    for preset in ("default", "alternative"):
+        assert f"combined multires baselines {preset} (stitched, f_sky" in summary
+        assert summary.count(f"  (multires {preset} patch nsides") == 2
     for plot in ("residual_spectra.png", "r_likelihood.png", "r_upper_GAL060_U.png", "r_upper_GAL060_L.png"):
         assert (folder / "plots" / plot).stat().st_size > 0
+    with open(folder / "items.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["baseline_preset"] for r in rows] == ["", "", "", "", "default", "default", "alternative", "alternative"]
 
 
 def test_r_plots_have_a_panel_per_region_and_combined_with_the_legend_outside(compare_run, monkeypatch):
-    """Fig. 10/12 and the r_hat histogram: one panel per region plus the combined one, both methods
-    in each, error bars on the statistical bandpowers, one figure legend and no legend over the data."""
+    """Fig. 10/12 and the r_hat histogram: one panel per region plus the combined one, three methods
+    (the K-means pick and both presets) in each, error bars on the statistical bandpowers, one figure legend and no legend over the data."""
     from compsep_hpc.report import r_plots
 
     config, exp, folder, records, sel = compare_run
@@ -106,9 +118,9 @@ def test_r_plots_have_a_panel_per_region_and_combined_with_the_legend_outside(co
     items = work_list(config)
     comb = combined_figures(exp, {r: items[sel["regions"][r]["min_r_upper"]["item_id"]] for r in config.regions.names})
     rows = [{**rec, "item_id": i, "region": items[i].region, "strategy": items[i].strategy} for i, rec in records.items()]
-    written = r_plots.r_plots(folder, exp, sel, rows, comb, comb)
+    written = r_plots.r_plots(folder, exp, sel, rows, comb, {"default": comb, "alternative": comb})
     assert {"plots/residual_spectra.png", "plots/r_likelihood.png", "plots/r_hat_realizations.png"} <= set(written)
-    methods = [label for _, label in r_plots.METHODS]
+    methods = [r_plots.KMEANS_LABEL, "multires default", "multires alternative"]
     for name in ("residual_spectra.png", "r_likelihood.png", "r_hat_realizations.png"):
         fig = figures[name]
         axes = [ax for ax in fig.axes if ax.get_visible()]
@@ -118,12 +130,12 @@ def test_r_plots_have_a_panel_per_region_and_combined_with_the_legend_outside(co
         assert all(any(m in t for t in labels) for m in methods), (name, labels)
     spectra = figures["residual_spectra.png"]
     for ax in spectra.axes[:3]:
-        assert len(ax.containers) == 2  # an error bar series per method
+        assert len(ax.containers) == 3  # an error bar series per method
         assert len(ax.get_xticks()) <= 8 and all(float(t).is_integer() for t in ax.get_xticks())
     n_in = config.noise.realizations - config.noise.holdout
     for ax in figures["r_hat_realizations.png"].axes[:3]:
-        assert len(ax.patches) == 2  # a step histogram per method
-        assert sum(len(line.get_xdata()) for line in ax.lines) == 2 * 2  # each method's forecast r_hat line
+        assert len(ax.patches) == 3  # a step histogram per method
+        assert sum(len(line.get_xdata()) for line in ax.lines) == 3 * 2  # each method's forecast r_hat line
     assert all(len(rec["r_hat_realizations"]) == n_in and len(rec["cl_total_std"]) == len(rec["cl_total"])
                for rec in records.values())
 

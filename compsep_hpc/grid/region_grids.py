@@ -1,0 +1,106 @@
+"""Each region's own grid: the config's patch counts after ``grid.above_pixels``.
+
+A K-means count K above a region's N pixels cannot be searched (K-means needs K <= N). The rule
+``grid.above_pixels`` says what happens to such a value, never silently:
+
+- ``refuse`` (default): the run is refused with a one-line error naming the value and the region;
+- ``drop``: the value is left out of that region's grid (the region's search stops at the largest
+  value <= N; a parameter left with no value is refused);
+- ``cap``: the value becomes N (one patch per pixel), duplicates removed in order of first
+  appearance, so the region's search reaches exactly its pixel count.
+
+Values at or below N are kept as given. ``multires`` grids hold patch nsides, not counts: the rule
+does not apply to them (their nsides are checked against the run nside). The resolution depends
+on the regions' pixel counts, hence on the sky (derived masks) or the mask file: the launcher
+resolves it once, stores it in the run folder (``region_grids.json``, store/run_folder.py) and
+every later reader (resumes on any rank count, ``status``, ``reduce``) takes the work list from
+that copy, so item ids never change. No JAX and no healpy here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from compsep_hpc.errors import ConfigError, RunFolderError
+from compsep_hpc.grid.config import GridConfig
+from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
+
+
+class RegionGrid(NamedTuple):
+    """A region's grid: its pixel count, its values per parameter (``PARAMETERS`` order) and, per
+    parameter, the config values above the pixel count (capped or dropped by the rule)."""
+
+    n_pixels: int
+    values: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+    above: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] = ((), (), ())
+
+    def n_configurations(self) -> int:
+        """Grid points of the region: the product of its value counts."""
+        return len(self.values[0]) * len(self.values[1]) * len(self.values[2])
+
+
+def config_values(grid: GridConfig) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """The config's values per parameter, ``PARAMETERS`` order."""
+    return grid.beta_dust, grid.temp_dust, grid.beta_synch
+
+
+def _apply(values: tuple[int, ...], n_pixels: int, rule: str, key: str, region: str) -> tuple[int, ...]:
+    """One parameter's values after ``rule`` for a region of ``n_pixels``; ``key`` and ``region``
+    (e.g. "region GAL020_U at nside 64") name them in errors."""
+    above = [v for v in values if v > n_pixels]
+    if not above:
+        return values
+    if rule == "refuse":
+        raise ConfigError(f"{key} = {max(above)} exceeds the {n_pixels} pixels of {region}; set "
+                          "grid.above_pixels to drop or cap to search each region up to its pixel count")
+    if rule == "drop":
+        kept = tuple(v for v in values if v <= n_pixels)
+        if not kept:
+            raise ConfigError(f"every {key} value exceeds the {n_pixels} pixels of {region} "
+                              "(grid.above_pixels: drop leaves nothing to search)")
+        return kept
+    return tuple(dict.fromkeys(min(v, n_pixels) for v in values))  # cap, first appearance kept
+
+
+def resolve_region_grid(grid: GridConfig, region: str, n_pixels: int, nside: int) -> RegionGrid:
+    """The grid of ``region`` (``n_pixels`` pixels at ``nside``) under ``grid.above_pixels``.
+
+    Raises ConfigError (one line) under ``refuse`` for a count above ``n_pixels``, and under
+    ``drop`` when a parameter keeps no value."""
+    values = config_values(grid)
+    if grid.strategy != "kmeans":
+        return RegionGrid(n_pixels, values)
+    where = f"region {region} at nside {nside}"
+    out = tuple(_apply(vals, n_pixels, grid.above_pixels, key, where) for key, vals in zip(PATCH_KEYS, values))
+    return RegionGrid(n_pixels, out, tuple(tuple(v for v in vals if v > n_pixels) for vals in values))
+
+
+def region_grids_json(grid: GridConfig, grids: Mapping[str, RegionGrid]) -> dict[str, Any]:
+    """The JSON form of the regions' grids (``region_grids.json``)."""
+    return {"above_pixels": grid.above_pixels, "strategy": grid.strategy,
+            "regions": {region: {"n_pixels": int(g.n_pixels), **{p: list(v) for p, v in zip(PARAMETERS, g.values)},
+                                 "above_pixels_values": {p: list(a) for p, a in zip(PARAMETERS, g.above)}}
+                        for region, g in grids.items()}}
+
+
+def region_grids_from_json(content: Mapping[str, Any], where: str = "region_grids.json") -> dict[str, RegionGrid]:
+    """The regions' grids from their JSON form; RunFolderError naming ``where`` when it is malformed."""
+    try:
+        return {region: RegionGrid(int(g["n_pixels"]), tuple(tuple(int(v) for v in g[p]) for p in PARAMETERS),
+                                   tuple(tuple(int(v) for v in g["above_pixels_values"][p]) for p in PARAMETERS))
+                for region, g in content["regions"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RunFolderError(f"{where}: malformed region grids ({exc!r})") from exc
+
+
+def check_same_grids(stored: Mapping[str, RegionGrid], resolved: Mapping[str, RegionGrid], where: str) -> None:
+    """Raise RunFolderError when the grids resolved now differ from those stored at the run's start
+    (the regions changed: another mask file, sky or package version): the item ids would change."""
+    for region in resolved:
+        then, now = stored.get(region), resolved[region]
+        if then != now:
+            was = "absent" if then is None else f"{then.n_pixels} pixels, {then.n_configurations()} grid points"
+            raise RunFolderError(
+                f"{where}: region {region} now has {now.n_pixels} pixels and {now.n_configurations()} grid points, "
+                f"stored at the run's start: {was}; the item ids would change: use another --output")
