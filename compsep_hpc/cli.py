@@ -1,4 +1,4 @@
-"""Command line: ``compsep-hpc run | status | reduce | simulate``.
+"""Command line: ``compsep-hpc run | status | reduce | evaluate | simulate``.
 
 Errors of the package (bad config, wrong run folder, ...) print one line on stderr and exit 2.
 """
@@ -52,6 +52,15 @@ def _reduce(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from compsep_hpc.report.evaluation import evaluate_run, evaluation_folder, format_evaluation
+
+    summary = evaluate_run(args.run_dir, args.foreground_seed)
+    print(format_evaluation(summary))
+    print(f"results in {evaluation_folder(args.run_dir, args.foreground_seed)}")
+    return 0
+
+
 def _simulate(args) -> int:
     from compsep_hpc.config import load_config
     from compsep_hpc.grid.simulation import write_simulation
@@ -81,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="min_r_upper_low_bias: largest r_hat - sky.r (systematic bias on r) of a pick "
                              "(default %(default)g)")
     reduce.set_defaults(func=_reduce)
+    evaluate = sub.add_parser("evaluate", help="refit a reduced run's picks on the sky of another foreground seed")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--foreground-seed", type=int, required=True,
+                          help="sky.foreground_seed of the new sky (same CMB, noise and regions); "
+                               "results in RUN_DIR/evaluations/foreground_seed_<S>/")
+    evaluate.set_defaults(func=_evaluate)
     simulate = sub.add_parser("simulate", help="write the sky and noiseless band maps of a config")
     simulate.add_argument("config")
     simulate.add_argument("--output", required=True)
