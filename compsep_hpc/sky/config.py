@@ -3,6 +3,7 @@ validation sky's true clustering (counts, K-means seed, per-patch spread)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -63,8 +64,8 @@ def _patch_spread(given) -> dict[str, float]:
         if p not in PARAMETERS:
             raise ConfigError(f"sky.patch_spread.{p}: unknown parameter; known: {', '.join(PARAMETERS)}")
         spread[p] = number(v, f"sky.patch_spread.{p}")
-        if not spread[p] >= 0:
-            raise ConfigError(f"sky.patch_spread.{p} must be >= 0, got {v!r}")
+        if not 0 <= spread[p] < math.inf:
+            raise ConfigError(f"sky.patch_spread.{p} must be a finite number >= 0, got {v!r}")
     return spread
 
 

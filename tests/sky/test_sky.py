@@ -225,7 +225,8 @@ def test_patch_spread_scales_each_parameter_on_its_own(clustered):
 
 
 @pytest.mark.parametrize("spread, message", [
-    ({"beta_dust": -0.1}, "sky.patch_spread.beta_dust must be >= 0"),
+    ({"beta_dust": -0.1}, "sky.patch_spread.beta_dust must be a finite number >= 0"),
+    ({"temp_dust": float("inf")}, "sky.patch_spread.temp_dust must be a finite number >= 0"),
     ({"dust": 0.1}, "sky.patch_spread.dust: unknown parameter"),
     ({"temp_dust": "2"}, "'sky.patch_spread.temp_dust' must be a number"),
     ([0.1, 2.0, 0.1], "sky.patch_spread must map parameters"),
