@@ -130,3 +130,9 @@ def test_missing_selection_and_multires_baselines_per_preset(tmp_path, reduced_r
     assert selection_baselines({"multires_baselines": {"default": a, "alternative": b}}) == {
         "multires_baseline_default": a, "multires_baseline_alternative": b}
     assert selection_baselines({}) == {}
+
+
+def test_evaluate_refuses_several_tasks(tmp_path, monkeypatch):
+    monkeypatch.setenv("PMI_SIZE", "2")
+    with pytest.raises(CompsepError, match="evaluate runs in one process"):
+        evaluate_run(tmp_path, SEED)
