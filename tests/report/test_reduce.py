@@ -148,6 +148,16 @@ def test_plots_written(full_run):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
+@pytest.mark.parametrize("criterion", ["min_aic", "min_bic"])
+def test_information_criteria_drive_the_plots_and_summary(full_run, tmp_path, criterion):
+    folder = tmp_path / "copy"
+    shutil.copytree(full_run[0], folder)
+    sel = reduce_run(folder, criterion=criterion)
+    assert sel["selection_metric"] == criterion[4:] and "plots/grid_GAL020_U.png" in sel["plots"]
+    assert (folder / "plots" / "grid_GAL020_U.png").stat().st_size > 5000
+    assert f"criterion {criterion}" in format_selection(sel)
+
+
 def test_format_selection(full_run):
     _, sel = full_run
     text = format_selection(sel)
