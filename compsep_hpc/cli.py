@@ -1,4 +1,4 @@
-"""Command line: ``compsep-hpc run | status | reduce | simulate``.
+"""Command line: ``compsep-hpc run | status | reduce | evaluate | simulate``.
 
 Errors of the package (bad config, wrong run folder, ...) print one line on stderr and exit 2.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compsep_hpc.errors import BroadcastError, CompsepError
 from compsep_hpc.precision import enable_float64
-from compsep_hpc.report.selection import CRITERIA, DEFAULT_CRITERION
+from compsep_hpc.report.selection import CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS
 
 DEFAULT_CONFIG = "demo.yaml"
 
@@ -47,8 +47,17 @@ def _reduce(args) -> int:
     from compsep_hpc.report.reduce import reduce_run
     from compsep_hpc.report.summary import format_selection
 
-    selection = reduce_run(args.run_dir, criterion=args.criterion)
+    selection = reduce_run(args.run_dir, criterion=args.criterion, max_r_bias=args.max_r_bias)
     print(format_selection(selection))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from compsep_hpc.report.evaluation import evaluate_run, evaluation_folder, format_evaluation
+
+    summary = evaluate_run(args.run_dir, args.foreground_seed)
+    print(format_evaluation(summary))
+    print(f"results in {evaluation_folder(args.run_dir, args.foreground_seed)}")
     return 0
 
 
@@ -77,7 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     reduce.add_argument("run_dir")
     reduce.add_argument("--criterion", default=DEFAULT_CRITERION,
                         help=f"the pick the summary and plots follow: {', '.join(CRITERIA)} (default %(default)s)")
+    reduce.add_argument("--max-r-bias", type=float, default=DEFAULT_MAX_R_BIAS,
+                        help="min_r_upper_low_bias: largest r_hat - sky.r (systematic bias on r) of a pick "
+                             "(default %(default)g)")
     reduce.set_defaults(func=_reduce)
+    evaluate = sub.add_parser("evaluate", help="refit a reduced run's picks on the sky of another foreground seed")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--foreground-seed", type=int, required=True,
+                          help="sky.foreground_seed of the new sky (same CMB, noise and regions); "
+                               "results in RUN_DIR/evaluations/foreground_seed_<S>/")
+    evaluate.set_defaults(func=_evaluate)
     simulate = sub.add_parser("simulate", help="write the sky and noiseless band maps of a config")
     simulate.add_argument("config")
     simulate.add_argument("--output", required=True)

@@ -48,9 +48,10 @@ def test_the_demo_config_resolves_as_pinned():
     """The run id of configs/demo.yaml: a change of any default would change every stored run's id.
     Pin moved deliberately (was ecdf0fb14c20) by issue 11: the spectra section gained delta_ell,
     apod_type, A_lens, a fixed apod_deg default and a per-region lmin (the bandpower estimator).
-    Moved again (was 7d32d841e904) by issue 13: the grid section gained above_pixels, and
-    multires_baseline became a list of presets."""
-    assert load_config(REPO / "configs" / "demo.yaml").sha256().startswith("53e82c7dee39")
+    Moved again (was 7d32d841e904) by issue 13: the grid section gained above_pixels,
+    multires_baseline became a list of presets, and the sky section gained foreground_seed,
+    truth_kmeans_seed (1, no longer grid.seed) and patch_spread."""
+    assert load_config(REPO / "configs" / "demo.yaml").sha256().startswith("0c6ebc7181b2")
 
 
 @pytest.mark.parametrize("bad", [0, 3, 12, -4, True, 2.0, "8"])

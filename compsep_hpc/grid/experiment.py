@@ -30,8 +30,8 @@ from compsep_hpc.store.records import item_record
 
 def run_sky(config: RunConfig) -> SkyMaps:
     """The sky of a run: its sky section at the run nside in the run's bands (the clustered sky's
-    true patches are K-means partitions of the run's regions with the grid seed)."""
-    return make_sky(config.sky, config.nside, config.instrument, regions=config.regions, kmeans_seed=config.grid.seed)
+    true patches are K-means partitions of the run's regions with the sky's own seed)."""
+    return make_sky(config.sky, config.nside, config.instrument, regions=config.regions)
 
 
 class Experiment:

@@ -104,6 +104,16 @@ def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: 
     return Preparation(sorted(done), launch_id, grids, unknown)
 
 
+def shared_truth_seed_note(config: RunConfig) -> str | None:
+    """A note when the clustered sky's true patches use the fit's K-means seed (the truth is then
+    exactly the fitted partition at the true counts), else None."""
+    sky = config.sky
+    if sky.model != "synthetic_clustered" or sky.truth_kmeans_seed != config.grid.seed:
+        return None
+    return (f"sky.truth_kmeans_seed = grid.seed = {config.grid.seed}: the true patches are the fit's own "
+            "K-means partitions at the true counts (the truth lies inside the fitted model family)")
+
+
 def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, comm=None) -> list[int]:
     """Run (or resume) the grid of ``config`` in ``run_dir``; returns the item ids this rank did."""
     stop = StopFlag()  # before anything slow: a stop signal during start-up must not kill the rank
@@ -132,6 +142,11 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)
     log.info("launch %s rank %d/%d device %s: %d of %d items left to do, mine: %d",
              launch_id, rank, n_ranks, device, len(todo), len(items), hi - lo)
+    note = shared_truth_seed_note(config)
+    if note is not None:
+        log.info("note: %s", note)
+        if rank == 0:
+            print(f"compsep-hpc: note: {note}", file=sys.stderr, flush=True)
     writer = CheckpointWriter(run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id,
                               config_sha256=config.sha256(), config_yaml=config_yaml(config),
                               package_version=__version__, units=record_units())

@@ -1,8 +1,10 @@
 """``items.csv``: one row per completed item, derived from its record (store/records.py).
 
 Columns: the item's identity, its patch counts, and per-item summaries of the record's
-per-realization fields (mean NLL, iterations, parameters on a bound), then the r figures and
-the held-out figures when the records carry them. Figures in uK_CMB^2 as in the record.
+per-realization fields (mean NLL, iterations, parameters on a bound), the information criteria
+(``n_parameters``, ``aic``, ``bic``: report/selection.py), then the r figures with ``r_bias`` =
+r_hat - sky.r and the held-out figures when the records carry them. Figures in uK_CMB^2 as in
+the record.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from typing import Any
 import numpy as np
 
 from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
+from compsep_hpc.report.selection import information_criteria
 from compsep_hpc.store.records import HOLDOUT, R_FIELDS
 
 ITEMS_COLUMNS = (
-    "item_id", "region", "strategy", "baseline_preset", *PATCH_KEYS, *(f"n_patches_{p}" for p in PARAMETERS), "likelihood",
-    "n_cells", "cmb_variance", "cmb_mse", "mean_nll", "mean_spatial_variance", "mean_iterations",
+    "item_id", "region", "strategy", "baseline_preset", *PATCH_KEYS, *(f"n_patches_{p}" for p in PARAMETERS),
+    "likelihood", "n_cells", "cmb_variance", "cmb_mse", "mean_nll", "n_parameters", "aic", "bic",
+    "mean_spatial_variance", "mean_iterations",
     "max_iterations", "n_unconverged", *(f"at_bound_{p}" for p in PARAMETERS), "systematic_nll",
     "systematic_cmb_power", "systematic_converged", "systematic_at_bound", "seconds",
 )
 AT_BOUND = tuple(f"at_bound_{p}" for p in PARAMETERS)  # mean over realizations of the parameters on a bound
-R_COLUMNS = R_FIELDS  # appended to items.csv when records carry them
+R_COLUMNS = (*R_FIELDS, "r_bias")  # appended to items.csv when records carry them; r_bias = r_hat - sky.r
 HOLDOUT_COLUMNS = tuple(f"{k}{HOLDOUT}" for k in ("cmb_variance", "cmb_mse", *R_FIELDS))
 
 
@@ -42,9 +46,11 @@ def _mean(rec: dict, key: str, fn=np.mean) -> float:
 
 
 def item_row(rec: dict, grid_values: tuple[int, int, int], region: str, strategy: str = "kmeans",
-             baseline_preset: str = "") -> dict[str, Any]:
+             baseline_preset: str = "", *, holdout: int = 0, n_data: int = 0, r_in: float = 0.0) -> dict[str, Any]:
     """One ``items.csv`` row of a record (region, K's, strategy and baseline preset, '' for a grid
-    item, from the work list; figures from the record)."""
+    item, from the work list; figures from the record). AIC and BIC take the mean NLL of the
+    in-sample realizations (all but the last ``holdout``) and ``n_data`` data values (pixels x
+    bands x 2; BIC NaN when 0); ``r_bias`` = r_hat - ``r_in`` (the injected r)."""
     n_patches = np.asarray(rec.get("n_patches", [-1, -1, -1])).reshape(-1)
     row: dict[str, Any] = {"item_id": int(rec["item_id"]), "region": region, "strategy": strategy,
                            "baseline_preset": baseline_preset, **dict(zip(PATCH_KEYS, map(int, grid_values)))}
@@ -62,6 +68,14 @@ def item_row(rec: dict, grid_values: tuple[int, int, int], region: str, strategy
                systematic_at_bound=int(np.sum(rec["systematic_n_at_bound"])) if "systematic_n_at_bound" in rec else -1,
                seconds=_num(rec, "seconds"))
     row.update({k: _num(rec, k) for k in (*R_COLUMNS, *HOLDOUT_COLUMNS) if k in rec})
+    if "r_hat" in rec:
+        row["r_bias"] = _num(rec, "r_hat") - r_in
+    row["n_parameters"] = int(np.sum(n_patches)) if np.all(n_patches > 0) else -1
+    nll = np.asarray(rec.get("nll", []), dtype=float).reshape(-1)
+    in_sample = nll[: nll.size - holdout] if nll.size > holdout else nll[:0]
+    aic_bic = (information_criteria(float(np.mean(in_sample)), row["n_parameters"], n_data)
+               if in_sample.size and row["n_parameters"] > 0 else (math.nan, math.nan))
+    row.update(aic=aic_bic[0], bic=aic_bic[1])
     return row
 
 

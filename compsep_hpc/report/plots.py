@@ -56,7 +56,8 @@ def _log_scale(values: np.ndarray) -> bool:
 
 METRIC_LABELS = {"cmb_mse": r"CMB mean squared error [$\mu$K$^2$]",
                  "cmb_variance": r"CMB variance over realizations (Eq. 9) [$\mu$K$^2$]",
-                 "r_upper": r"$\hat r + \sigma(r)$"}
+                 "r_upper": r"$\hat r + \sigma(r)$",
+                 "aic": r"AIC = mean NLL + 2k", "bic": r"BIC = mean NLL + k ln n"}
 
 
 def plot_grid(path: str | os.PathLike, k_beta_dust: np.ndarray, k_temp_dust: np.ndarray,

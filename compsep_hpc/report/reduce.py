@@ -3,13 +3,14 @@
 progress (only completed records count, missing items are reported).
 
 Selection: per region, the pick of every criterion of report/selection.py (``min_cmb_mse``,
-``min_variance``, and ``min_r_upper`` with r records), each the completed item of minimum figure
-among the items whose every noise realization and systematic fit converged and whose figure is
-finite; the others are excluded, never scored, and counted in ``n_excluded_unconverged``. Ties go
-to the lowest item id. ``--criterion`` picks the one the summary, the plots and
-``selection.json``'s ``criterion`` follow (default ``min_cmb_mse``).
+``min_variance``, ``min_aic``, ``min_bic``, and ``min_r_upper``, ``min_r_upper_low_bias`` with r
+records), each the completed item of minimum figure among the items whose every noise realization
+and systematic fit converged and whose figure is finite; the others are excluded, never scored, and
+counted in ``n_excluded_unconverged``. Ties go to the lowest item id. ``--criterion`` picks the one
+the summary, the plots and ``selection.json``'s ``criterion`` follow (default ``min_cmb_mse``);
+``--max-r-bias`` the cap of ``min_r_upper_low_bias`` (stored as ``max_r_bias``).
 
-``combined.min_cmb_mse`` and ``combined.min_variance``: pixel-weighted means of those picks'
+``combined.<criterion>`` (every criterion but ``min_r_upper``): pixel-weighted means of the picks'
 ``cmb_mse`` and ``cmb_variance``, sum_r n_pix_r x_r / sum_r n_pix_r, the averages over the pixels of
 the union of the (disjoint) regions; null when a region has no pick. ``combined.min_r_upper``: each
 region's pick refitted with its maps, the regions stitched, spectra and r of the union (combine.py). Runs
@@ -22,6 +23,7 @@ folder's (its regions' grids stored at the start, grid/work.py).
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -34,24 +36,28 @@ from compsep_hpc.errors import CompsepError
 from compsep_hpc.grid.work import WorkItem, run_work_list
 from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
 from compsep_hpc.report.items_table import AT_BOUND, HOLDOUT_COLUMNS, R_COLUMNS, item_row, items_csv
-from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, choice, criterion_metric, scalars, select,
-                                          usable)
+from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS, choice, criterion_metric,
+                                          pick, scalars, select, usable)
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import read_records
 from compsep_hpc.store.run_folder import (load_run_folder, read_geometry, read_templates, use_stored_cmb_spectra,
                                           write_geometry)
 
-FIGURES = ("cmb_variance", "cmb_mse", "mean_nll", *AT_BOUND, *R_COLUMNS, *HOLDOUT_COLUMNS)  # of each pick
+FIGURES = ("cmb_variance", "cmb_mse", "mean_nll", "n_parameters", "aic", "bic", *AT_BOUND, *R_COLUMNS,
+           *HOLDOUT_COLUMNS)  # of each pick
 
 
-def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, plots: bool = True) -> dict:
+def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, plots: bool = True,
+               max_r_bias: float = DEFAULT_MAX_R_BIAS) -> dict:
     """Reduce a run folder; returns the selection (the content of ``selection.json``).
 
     Raises CompsepError for an unknown criterion, a folder without any completed record, or
-    ``min_r_upper`` when the records carry no ``r_upper`` field.
+    an r criterion when the records carry no ``r_upper`` field.
     """
     metric = criterion_metric(criterion)
+    if not math.isfinite(max_r_bias):
+        raise CompsepError(f"max_r_bias must be a finite number, got {max_r_bias}")
     run_dir = Path(run_dir)
     config, _meta = load_run_folder(run_dir)
     items = run_work_list(run_dir, config)
@@ -59,10 +65,8 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     if not records:
         raise CompsepError(f"{run_dir}: no completed item yet (0 of {len(items)}); nothing to reduce")
     has_r = any("r_upper" in r for r in records)
-    if metric == "r_upper" and not has_r:
+    if CRITERIA[criterion].needs_r and not has_r:
         raise CompsepError(f"criterion {criterion} needs the r-estimation records, not available in this run")
-    rows = [item_row(r, *_identity(items[r["item_id"]])) for r in records]
-    write_atomic(run_dir / "items.csv", items_csv(rows))
 
     from compsep_hpc.grid.experiment import Experiment  # builds the sky: only needed past this point
     from compsep_hpc.science.figures import CmbTemplates
@@ -71,7 +75,9 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     use_stored_cmb_spectra(run_dir)
     experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
     _use_stored_geometries(run_dir, experiment, config.regions.names)
-    regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r)
+    rows = [record_row(r, items[r["item_id"]], experiment) for r in records]
+    write_atomic(run_dir / "items.csv", items_csv(rows))
+    regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r, max_r_bias)
     picks = {r: regions[r]["min_r_upper"] for r in regions} if has_r else None
     combined_r = _combined_r(run_dir, experiment, items, picks) if has_r else None
     combined_baselines = {preset: _combined_r(run_dir, experiment, items,
@@ -82,10 +88,10 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
         write_geometry(run_dir, name, experiment.geometry(name))
     selection: dict[str, Any] = {
         "config_sha256": config.sha256(), "package_version": __version__, "run_name": config.name,
-        "criterion": criterion, "selection_metric": metric, "holdout": config.noise.holdout,
+        "criterion": criterion, "selection_metric": metric, "max_r_bias": max_r_bias, "holdout": config.noise.holdout,
         "n_items_done": len(rows), "n_items_total": len(items), "regions": regions,
-        "combined": {"min_cmb_mse": _combined_means(regions, "min_cmb_mse"),
-                     "min_variance": _combined_means(regions, "min_variance"), "min_r_upper": scalars(combined_r),
+        "combined": {**{key: _combined_means(regions, key) for key in CRITERIA if key != "min_r_upper"},
+                     "min_r_upper": scalars(combined_r),
                      "multires_baselines": {p: scalars(c) for p, c in combined_baselines.items()}}, "plots": [],
     }
     if plots:
@@ -100,9 +106,17 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     return selection
 
 
-def _identity(item: WorkItem) -> tuple:
-    """An item's grid values, region, strategy and baseline preset, as item_row takes them."""
-    return item.grid_values, item.region, item.strategy, item.preset
+def n_data_values(experiment, region: str) -> int:
+    """The data values of a region, pixels x bands x 2 (Q, U): the n of the BIC."""
+    return len(experiment.pixels(region)) * len(experiment.config.instrument.frequencies) * 2
+
+
+def record_row(record: dict, item: WorkItem, experiment) -> dict:
+    """The ``items.csv`` row of a record of ``item``, with the run's held-out count, the region's
+    data values (AIC/BIC) and the injected r (r_bias)."""
+    c = experiment.config
+    return item_row(record, item.grid_values, item.region, item.strategy, item.preset, holdout=c.noise.holdout,
+                    n_data=n_data_values(experiment, item.region), r_in=c.sky.r)
 
 
 def _use_stored_geometries(run_dir: Path, experiment, names) -> None:
@@ -114,15 +128,15 @@ def _use_stored_geometries(run_dir: Path, experiment, names) -> None:
 
 
 def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], experiment, criterion: str,
-                  has_r: bool) -> tuple[dict[str, dict], dict[str, dict | None]]:
+                  has_r: bool, max_r_bias: float) -> tuple[dict[str, dict], dict[str, dict | None]]:
     """Per region its ``selection.json`` entry, and the row picked by ``criterion`` (for the plots)."""
     regions: dict[str, dict] = {}
     chosen: dict[str, dict | None] = {}
     for region in config.regions.names:
         every = [r for r in rows if r["region"] == region]
         region_rows = [r for r in every if not r["baseline_preset"]]
-        picks = {key: select(region_rows, metric)[0] if has_r or metric != "r_upper" else None
-                 for key, metric in CRITERIA.items()}
+        picks = {key: pick(region_rows, key, max_r_bias) if has_r or not rule.needs_r else None
+                 for key, rule in CRITERIA.items()}
         chosen[region] = picks[criterion]
         regions[region] = {
             **{key: choice(row, FIGURES) for key, row in picks.items()},
@@ -130,6 +144,8 @@ def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], ex
             "n_items_total": sum(it.region == region for it in items),
             "n_excluded_unconverged": select(region_rows)[1],
             "n_pix": int(len(experiment.pixels(region))),
+            "n_data_values": n_data_values(experiment, region),
+            "n_above_max_r_bias": sum(r.get("r_bias", math.nan) > max_r_bias for r in region_rows) if has_r else None,
             "apod_warning": experiment.geometry(region).apod_warning,
         }
         if config.grid.multires_baseline:

@@ -1,7 +1,9 @@
 r"""Selection rules: the criteria, which items may be scored, the best of a set, and its JSON form.
 
-Each criterion is named for the record figure it minimises (science/figures.py), among the items
-whose every fit converged (:func:`usable`); ``selection.json`` gives every region's pick under each:
+Each criterion minimises one figure of the ``items.csv`` row of an item (report/items_table.py:
+record figures, science/figures.py, or the information criteria below), among the items whose
+every fit converged and whose figure is finite (:func:`usable`); ``selection.json`` gives every
+region's pick under each:
 
 - ``min_cmb_mse`` (the default): ``cmb_mse``, :math:`\langle(\hat s_i - s)^2\rangle`, the noise
   variance plus the squared foreground bias of the recovered CMB. For the best CMB map.
@@ -10,35 +12,77 @@ whose every fit converged (:func:`usable`); ``selection.json`` gives every regio
   grows with the patch counts); the paper's own figure, for comparison with it.
 - ``min_r_upper``: ``r_upper`` = r_hat + sigma(r) from the residual BB spectra. For the tightest
   constraint on r (needs records with the r figures).
+- ``min_r_upper_low_bias``: ``r_upper`` among the items whose systematic residual, as a bias on r,
+  ``r_bias`` = r_hat - ``sky.r``, is at most ``max_r_bias`` (a ``reduce`` option, default
+  DEFAULT_MAX_R_BIAS, stored in ``selection.json``). In the r likelihood (science/r_estimation.py)
+  the observed spectrum holds the total residual and the model the statistical one, so r_hat - r_in
+  is the r that the systematic residual ``cl_systematic`` mimics (exactly, where the statistical
+  residual is not clipped at 0). The paper's rule: the tightest r among the configurations whose
+  foreground bias stays small.
+- ``min_aic``, ``min_bic``: information criteria on the spectral likelihood. The NLL of the fit is
+  :math:`-2\ln L` up to a constant (physics.md: no 1/2; the amplitudes are maximised
+  analytically, the profile likelihood), so with :math:`k` = the item's patches
+  :math:`K_{\beta_d} + K_{T_d} + K_{\beta_s}` (the effective counts: K-means may leave patches
+  empty) and :math:`n` its data values (pixels x bands x 2 Stokes):
+  :math:`\mathrm{AIC} = \overline{\mathrm{NLL}} + 2k`, :math:`\mathrm{BIC} = \overline{\mathrm{NLL}} + k\ln n`,
+  :math:`\overline{\mathrm{NLL}}` the mean over the in-sample noise realizations. The amplitudes
+  (3 per pixel and Stokes) are as many in every item of a region: they shift all its AIC/BIC
+  alike and are left out of k.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from compsep_hpc.errors import CompsepError
 from compsep_hpc.model.parameters import PATCH_KEYS
 
-CRITERIA: dict[str, str] = {"min_cmb_mse": "cmb_mse", "min_variance": "cmb_variance", "min_r_upper": "r_upper"}
-"""criterion -> the record figure it minimises."""
+
+class Criterion(NamedTuple):
+    """A selection rule: the row ``figure`` it minimises, whether that needs the r records, and
+    whether only items with ``r_bias`` <= ``max_r_bias`` compete."""
+
+    figure: str
+    needs_r: bool = False
+    bias_capped: bool = False
+
+
+CRITERIA: dict[str, Criterion] = {
+    "min_cmb_mse": Criterion("cmb_mse"),
+    "min_variance": Criterion("cmb_variance"),
+    "min_r_upper": Criterion("r_upper", needs_r=True),
+    "min_r_upper_low_bias": Criterion("r_upper", needs_r=True, bias_capped=True),
+    "min_aic": Criterion("aic"),
+    "min_bic": Criterion("bic"),
+}
+"""criterion -> its rule (see the module docstring); the one table of the criteria."""
 DEFAULT_CRITERION = "min_cmb_mse"
+DEFAULT_MAX_R_BIAS = 1e-3
+"""Default cap of ``min_r_upper_low_bias`` on r_hat - sky.r: LiteBIRD's target total uncertainty on r."""
 RENAMED_CRITERIA = {"variance": "min_cmb_mse", "r_upper": "min_r_upper"}
 """Names of earlier versions: ``variance`` minimised cmb_mse, not the variance."""
 
-SELECTION_METRIC = CRITERIA[DEFAULT_CRITERION]
+SELECTION_METRIC = CRITERIA[DEFAULT_CRITERION].figure
 
 
 def criterion_metric(criterion: str) -> str:
     """The figure ``criterion`` minimises; CompsepError (one line) for an unknown or renamed one."""
     if criterion in CRITERIA:
-        return CRITERIA[criterion]
+        return CRITERIA[criterion].figure
     if criterion in RENAMED_CRITERIA:
         raise CompsepError(f"criterion {criterion!r} is now called {RENAMED_CRITERIA[criterion]!r} "
                            f"(choose one of {', '.join(CRITERIA)}; min_variance is the paper's Eq. 9)")
     raise CompsepError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+
+
+def information_criteria(mean_nll: float, n_parameters: int, n_data: int) -> tuple[float, float]:
+    """``(AIC, BIC)`` = ``(mean_nll + 2 k, mean_nll + k ln n)``, ``mean_nll`` on the -2 ln L scale
+    (the fit's NLL), k = ``n_parameters``, n = ``n_data`` (BIC is NaN when n < 1)."""
+    bic = mean_nll + n_parameters * math.log(n_data) if n_data >= 1 else math.nan
+    return mean_nll + 2.0 * n_parameters, bic
 
 
 def usable(row: dict, metric: str = SELECTION_METRIC) -> bool:
@@ -55,6 +99,19 @@ def select(rows: list[dict], metric: str = SELECTION_METRIC) -> tuple[dict | Non
     return best, len(rows) - len(ok)
 
 
+def within_bias_cap(row: dict, max_r_bias: float) -> bool:
+    """True when the item's ``r_bias`` (r_hat - sky.r) is finite and at most ``max_r_bias``."""
+    return math.isfinite(row.get("r_bias", math.nan)) and row["r_bias"] <= max_r_bias
+
+
+def pick(rows: list[dict], criterion: str, max_r_bias: float = DEFAULT_MAX_R_BIAS) -> dict | None:
+    """The row ``criterion`` selects among ``rows`` (None when no row qualifies)."""
+    rule = CRITERIA[criterion]
+    if rule.bias_capped:
+        rows = [r for r in rows if within_bias_cap(r, max_r_bias)]
+    return select(rows, rule.figure)[0]
+
+
 def json_float(x: Any) -> float | None:
     """A finite float, or None (JSON has no NaN)."""
     return float(x) if x is not None and math.isfinite(x) else None
@@ -64,7 +121,8 @@ def choice(row: dict | None, figures: tuple[str, ...]) -> dict | None:
     """The JSON form of a picked row: its patch keys, its figures (None when not finite) and item id."""
     if row is None:
         return None
-    return {**{k: row[k] for k in PATCH_KEYS}, **{f: json_float(row.get(f)) for f in figures if f in row},
+    return {**{k: row[k] for k in PATCH_KEYS},
+            **{f: row[f] if type(row[f]) is int else json_float(row[f]) for f in figures if f in row},
             "item_id": row["item_id"]}
 
 
@@ -74,5 +132,3 @@ def scalars(figures: dict | None) -> dict | None:
         return None
     return {k: (v if isinstance(v, str) else int(v) if k == "n_pix" else json_float(float(v)))
             for k, v in figures.items() if np.ndim(v) == 0}
-
-

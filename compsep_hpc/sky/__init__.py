@@ -18,11 +18,10 @@ from compsep_hpc.sky.maps import SkyMaps
 __all__ = ["SkyMaps", "make_sky"]
 
 
-def make_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, regions: RegionsConfig | None = None,
-             kmeans_seed: int = 0) -> SkyMaps:
+def make_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, regions: RegionsConfig | None = None) -> SkyMaps:
     """The noiseless sky of ``sky`` at ``nside`` in the ``instrument``'s bands (see the module
     docstring). ``synthetic_clustered`` also needs the ``regions`` its true patches partition
-    and the K-means seed of those patches."""
+    (with its own K-means seed, ``sky.truth_kmeans_seed``)."""
     if sky.model == "synthetic":
         from compsep_hpc.sky.synthetic import synthetic_sky
 
@@ -32,7 +31,7 @@ def make_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, regions: Reg
 
         if regions is None:
             raise ConfigError("sky model 'synthetic_clustered' needs the regions of its true patches")
-        return clustered_sky(sky, nside, instrument, regions, kmeans_seed)
+        return clustered_sky(sky, nside, instrument, regions)
     if sky.model == "pysm":
         from compsep_hpc.sky.pysm_sky import pysm_sky
 

@@ -33,6 +33,12 @@ each clipped at 3 standard deviations (far inside ``config.DEFAULT_BOUNDS``).
 Foreground intensity (for the Galactic masks): :math:`P_{353} + P_{23}`, the polarized
 intensities (uK_CMB) of the total foreground at 353 and 23 GHz with the mean SEDs, smoothed with a
 5° FWHM Gaussian beam; it only depends on the amplitudes.
+
+Seeds: the CMB is drawn from ``sky.seed``, the foreground amplitudes and parameter maps from
+``sky.foreground_seed`` (``sky.seed`` when unset). The foreground intensity that defines the
+regions (without a mask file) is always that of ``sky.seed``'s amplitudes, so another foreground
+seed gives another foreground realization, with the same statistics, behind the same CMB and in the
+same regions (as an analysis keeps its masks).
 """
 
 from __future__ import annotations
@@ -173,17 +179,32 @@ def foreground_intensity(
     return polarized_intensity(list(fg), nside)
 
 
+def sky_amplitudes(sky: SkyConfig, nside: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(dust_qu, synch_qu, intensity)``: the amplitudes of ``sky.foreground_rng_seed`` (each
+    ``(2, npix)``, uK_CMB at ``nu_dust`` / ``nu_synch``) and the region-defining foreground
+    intensity ``(npix,)`` of ``sky.seed``'s amplitudes (the same draw when no foreground seed is set)."""
+    dust, synch = foreground_amplitudes(nside, sky.foreground_rng_seed, sky.nu_dust, sky.nu_synch)
+    mask_dust, mask_synch = ((dust, synch) if sky.foreground_rng_seed == sky.seed
+                             else foreground_amplitudes(nside, sky.seed, sky.nu_dust, sky.nu_synch))
+    return dust, synch, foreground_intensity(mask_dust, mask_synch, nside, sky.nu_dust, sky.nu_synch)
+
+
+def seeds_description(sky: SkyConfig) -> str:
+    """``seed S`` or ``seed S, foreground seed F`` for a sky's one-line description."""
+    return f"seed {sky.seed}" + ("" if sky.foreground_seed is None else f", foreground seed {sky.foreground_seed}")
+
+
 def synthetic_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
-    """The synthetic d1s1-like sky (seed, r and SED references of ``sky``) in the instrument's bands."""
-    dust, synch = foreground_amplitudes(nside, sky.seed, sky.nu_dust, sky.nu_synch)
-    params = parameter_maps(nside, sky.seed)
+    """The synthetic d1s1-like sky (seeds, r and SED references of ``sky``) in the instrument's bands."""
+    dust, synch, intensity = sky_amplitudes(sky, nside)
+    params = parameter_maps(nside, sky.foreground_rng_seed)
     freqs = np.asarray(instrument.frequencies, dtype=float)
     return SkyMaps(
         nside=nside,
         frequencies=freqs,
         cmb=gaussian_cmb_qu(nside, sky.r, sky.seed),
         foregrounds=foreground_maps(freqs, dust, synch, params, sky.nu_dust, sky.nu_synch),
-        foreground_intensity=foreground_intensity(dust, synch, nside, sky.nu_dust, sky.nu_synch),
+        foreground_intensity=intensity,
         true_params=params,
-        description=f"synthetic d1s1-like sky, nside {nside}, seed {sky.seed}, r {sky.r:g}",
+        description=f"synthetic d1s1-like sky, nside {nside}, {seeds_description(sky)}, r {sky.r:g}",
     )

@@ -41,3 +41,19 @@ def test_misconfigured_srun_gets_one_line_and_writes_nothing(tmp_path, env):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("compsep-hpc: error: SLURM_STEP_NUM_TASKS=2 tasks were launched")
     assert not out.exists()
+
+
+def test_a_truth_seed_equal_to_the_fit_seed_is_allowed_and_noted():
+    """The clustered sky's true patches have their own K-means seed; equal to grid.seed, the launch
+    goes on and the launcher logs (and prints on rank 0) this note."""
+    from compsep_hpc.config import parse_config
+    from compsep_hpc.grid.launcher import shared_truth_seed_note
+
+    def config(**sky):
+        return parse_config({"sky": {"model": "synthetic_clustered", **sky,
+                                     "true_patches": {"beta_dust": 2, "temp_dust": 1, "beta_synch": 1}},
+                             "regions": ["GAL020_U"], "grid": {"beta_dust": [2], "temp_dust": [1], "beta_synch": [1]}})
+
+    assert shared_truth_seed_note(config()) is None  # defaults: 1 against grid.seed 0
+    note = shared_truth_seed_note(config(truth_kmeans_seed=0))
+    assert note.startswith("sky.truth_kmeans_seed = grid.seed = 0") and "inside the fitted model family" in note

@@ -98,17 +98,21 @@ def full_run(config, k_eff, tmp_path_factory):
     return folder, reduce_run(folder)
 
 
-def test_selection_json(full_run):
+def test_selection_json(full_run, k_eff):
     folder, sel = full_run
     on_disk = json.loads((folder / "selection.json").read_text())
     assert on_disk == sel
     assert sel["criterion"] == "min_cmb_mse" and sel["n_items_done"] == 11 and sel["n_items_total"] == 12
     u, low = sel["regions"]["GAL020_U"], sel["regions"]["GAL020_L"]
+    nll, k = u["min_cmb_mse"]["mean_nll"], sum(k_eff[3])
+    assert u["n_data_values"] == u["n_pix"] * 15 * 2  # LiteBIRD bands x Q/U
     assert u["min_cmb_mse"] == {"K_beta_dust": 2, "K_temp_dust": 2, "K_beta_synch": 1,
-                                 "cmb_variance": 2.0, "cmb_mse": 2.0, "mean_nll": pytest.approx(u["min_cmb_mse"]["mean_nll"]),
+                                 "cmb_variance": 2.0, "cmb_mse": 2.0, "mean_nll": pytest.approx(nll),
+                                 "n_parameters": k, "aic": pytest.approx(nll + 2 * k),
+                                 "bic": pytest.approx(nll + k * np.log(u["n_data_values"])),
                                  "at_bound_beta_dust": 1.0, "at_bound_temp_dust": 0.0, "at_bound_beta_synch": 1.0,
                                  "item_id": 3}
-    assert u["min_cmb_mse"]["mean_nll"] < -1e6
+    assert nll < -1e6
     assert (u["n_items_done"], u["n_items_total"], u["n_excluded_unconverged"]) == (6, 6, 1)
     assert low["min_cmb_mse"]["item_id"] == 7  # tie with 9: lowest id
     assert (low["min_cmb_mse"]["K_beta_dust"], low["min_cmb_mse"]["K_temp_dust"]) == (1, 2)
@@ -142,6 +146,16 @@ def test_plots_written(full_run):
     for rel in expected:
         data = (folder / rel).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+@pytest.mark.parametrize("criterion", ["min_aic", "min_bic"])
+def test_information_criteria_drive_the_plots_and_summary(full_run, tmp_path, criterion):
+    folder = tmp_path / "copy"
+    shutil.copytree(full_run[0], folder)
+    sel = reduce_run(folder, criterion=criterion)
+    assert sel["selection_metric"] == criterion[4:] and "plots/grid_GAL020_U.png" in sel["plots"]
+    assert (folder / "plots" / "grid_GAL020_U.png").stat().st_size > 5000
+    assert f"criterion {criterion}" in format_selection(sel)
 
 
 def test_format_selection(full_run):
@@ -301,3 +315,74 @@ def test_each_criterion_picks_the_minimum_of_its_own_figure(config, k_eff, tmp_p
 def test_renamed_criteria_are_refused_with_their_new_name(full_run, old, new):
     with pytest.raises(CompsepError, match=f"criterion '{old}' is now called '{new}'"):
         reduce_run(full_run[0], criterion=old, plots=False)
+
+
+def _hand_row(item_id: int, nll: list[float], k: tuple[int, int, int], r_hat: float = 0.0, r_upper: float = 0.0,
+              holdout: int = 0, n_data: int = 1000, r_in: float = 0.0) -> dict:
+    """An items.csv row of a minimal hand-made record (converged fits)."""
+    from compsep_hpc.report.items_table import item_row
+
+    rec = {"item_id": item_id, "nll": np.array(nll), "n_patches": np.array(k), "n_unconverged": 0,
+           "systematic_converged": True, "r_hat": r_hat, "r_upper": r_upper}
+    return item_row(rec, k, "GAL020_U", holdout=holdout, n_data=n_data, r_in=r_in)
+
+
+def test_aic_and_bic_penalise_the_patch_count_on_the_in_sample_mean_nll():
+    """NLL = -2 ln L: AIC = mean NLL + 2k, BIC = mean NLL + k ln n (n = 1000, ln n = 6.91). The last
+    realization is held out: its very low NLL must not count."""
+    from compsep_hpc.report.selection import pick
+
+    rows = [_hand_row(0, [1.0, -1.0, -1e4], (1, 1, 1), holdout=1),     # k 3,  NLL 0:   AIC 6,  BIC 20.7
+            _hand_row(1, [-4.0, -6.0, -1e4], (3, 1, 1), holdout=1),    # k 5,  NLL -5:  AIC 5,  BIC 29.5
+            _hand_row(2, [-11.0, -13.0, -1e4], (8, 1, 1), holdout=1),  # k 10, NLL -12: AIC 8,  BIC 57.1
+            _hand_row(3, [8.0, 8.0, -1e5], (1, 1, 1), holdout=1)]      # k 3,  NLL 8:   AIC 14, BIC 28.7
+    assert [r["n_parameters"] for r in rows] == [3, 5, 10, 3]
+    assert [r["aic"] for r in rows] == pytest.approx([6.0, 5.0, 8.0, 14.0])
+    assert rows[1]["bic"] == pytest.approx(-5.0 + 5 * np.log(1000))
+    assert pick(rows, "min_aic")["item_id"] == 1
+    assert pick(rows, "min_bic")["item_id"] == 0
+    assert min(rows, key=lambda r: r["mean_nll"])["item_id"] == 3  # the mean over every realization would pick 3
+
+
+def test_the_low_bias_rule_takes_the_lowest_r_upper_under_the_bias_cap():
+    """r_bias = r_hat - sky.r (0.01 injected): item 1 has the lowest r_upper but a bias of 3e-3."""
+    from compsep_hpc.report.selection import DEFAULT_MAX_R_BIAS, pick
+
+    rows = [_hand_row(0, [0.0], (1, 1, 1), r_hat=0.0105, r_upper=0.020, r_in=0.01),
+            _hand_row(1, [0.0], (2, 1, 1), r_hat=0.0130, r_upper=0.015, r_in=0.01),
+            _hand_row(2, [0.0], (3, 1, 1), r_hat=0.0109, r_upper=0.025, r_in=0.01)]
+    assert [r["r_bias"] for r in rows] == pytest.approx([5e-4, 3e-3, 9e-4])
+    assert DEFAULT_MAX_R_BIAS == 1e-3
+    assert pick(rows, "min_r_upper")["item_id"] == 1
+    assert pick(rows, "min_r_upper_low_bias")["item_id"] == 0
+    assert pick(rows, "min_r_upper_low_bias", max_r_bias=5e-3)["item_id"] == 1
+    assert pick(rows, "min_r_upper_low_bias", max_r_bias=1e-4) is None
+
+
+def test_reduce_stores_the_bias_cap_and_every_new_pick(config, k_eff, tmp_path):
+    from compsep_hpc.cli import build_parser
+
+    folder = tmp_path / "run"
+    create_run_folder(config, folder)
+    items = work_list(config)
+    r_hat = {0: 0.002, 1: 0.008, 2: 0.005, 3: 0.004, 6: 0.02, 7: 0.03}
+    with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
+                          config_yaml=config_yaml(config), package_version=__version__) as w:
+        for i, r in r_hat.items():
+            rec = fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0))
+            w.append(i, {**rec, "r_hat": r, "sigma_r": 0.01 - r / 2, "r_upper": r + 0.01 - r / 2})
+    args = build_parser().parse_args(["reduce", str(folder), "--criterion", "min_r_upper_low_bias",
+                                      "--max-r-bias", "0.0045"])
+    reduce_run(folder, criterion=args.criterion, max_r_bias=args.max_r_bias, plots=False)  # fake records: no spectra
+    sel = json.loads((folder / "selection.json").read_text())
+    assert sel["max_r_bias"] == 0.0045 and sel["criterion"] == "min_r_upper_low_bias"
+    u, low = sel["regions"]["GAL020_U"], sel["regions"]["GAL020_L"]
+    assert u["min_r_upper"]["item_id"] == 0 and u["min_r_upper_low_bias"]["item_id"] == 0
+    assert u["n_above_max_r_bias"] == 2 and low["min_r_upper_low_bias"] is None  # GAL020_L: r_hat 0.02, 0.03
+    for key in ("min_aic", "min_bic"):
+        rows = [r for r in csv.DictReader((folder / "items.csv").open()) if r["region"] == "GAL020_U"]
+        best = min(rows, key=lambda r: (float(r[key[4:]]), int(r["item_id"])))
+        assert u[key]["item_id"] == int(best["item_id"])
+    assert "min_r_upper_low_bias" in format_selection(sel)
+    with pytest.raises(CompsepError, match="max_r_bias must be a finite number"):
+        reduce_run(folder, max_r_bias=float("nan"), plots=False)

@@ -36,8 +36,12 @@ def test_noiseless_recovery_one_patch(method, form, noiseless_data):
 
 
 def test_noiseless_clustered_sky_recovers_every_patch():
+    """The fit is exact when the model is: the true patches are set to the fit's own K-means
+    partitions (truth_kmeans_seed = grid.seed, 0). By default the sky's seed is another one; at these
+    small K both seeds happen to converge to the same partitions here, which the test must not rely on."""
     config = parse_config({"name": "c", "nside": NSIDE, "sky": {"model": "synthetic_clustered", "seed": 2,
-                           "true_patches": {"beta_dust": 3, "temp_dust": 2, "beta_synch": 2}},
+                           "true_patches": {"beta_dust": 3, "temp_dust": 2, "beta_synch": 2},
+                           "truth_kmeans_seed": 0},
                            "regions": ["GAL060_U"], "grid": {"beta_dust": [3], "temp_dust": [2], "beta_synch": [2]}})
     exp = Experiment(config)
     pixels = exp.pixels("GAL060_U")

@@ -146,23 +146,30 @@ def test_amplitudes_do_not_depend_on_parameters_or_cmb():
 # ----------------------------------------------------------------------------- clustered sky
 
 TRUE_K = {"beta_dust": 6, "temp_dust": 2, "beta_synch": 1}
+TRUTH_SEED = 5
 
 
 @pytest.fixture(scope="module")
 def clustered():
-    sky = {"model": "synthetic_clustered", "seed": 1, "r": 0.01, "true_patches": TRUE_K}
+    sky = {"model": "synthetic_clustered", "seed": 1, "r": 0.01, "true_patches": TRUE_K,
+           "truth_kmeans_seed": TRUTH_SEED}
     cfg = make_config(sky, regions=("GAL020_U",), grid_seed=3)
     return cfg, make_sky(cfg)
 
 
-def test_clustered_sky_constant_on_true_kmeans_patches(clustered, synth):
-    from compsep_hpc.partition.patches import count_patches, kmeans_patches
+def _pixels(sky):
     from compsep_hpc.partition.regions import region_pixels
 
+    return region_pixels("GAL020_U", NSIDE, foreground_intensity=sky.foreground_intensity)
+
+
+def test_clustered_sky_constant_on_true_kmeans_patches(clustered, synth):
+    from compsep_hpc.partition.patches import count_patches, kmeans_patches
+
     cfg, sky = clustered
-    pixels = region_pixels("GAL020_U", NSIDE, foreground_intensity=sky.foreground_intensity)
+    pixels = _pixels(sky)
     for p in PARAMS:
-        labels = kmeans_patches(pixels, NSIDE, TRUE_K[p], 3)
+        labels = kmeans_patches(pixels, NSIDE, TRUE_K[p], TRUTH_SEED)  # the sky's seed, not grid.seed (3)
         values = sky.true_params[p][pixels]
         assert np.unique(values).size == count_patches(labels) == TRUE_K[p]
         for label in np.unique(labels):
@@ -172,6 +179,87 @@ def test_clustered_sky_constant_on_true_kmeans_patches(clustered, synth):
     outside = np.setdiff1d(np.arange(NPIX), pixels)
     for p in PARAMS:
         np.testing.assert_array_equal(sky.true_params[p][outside], synth.true_params[p][outside])
+
+
+def _constant_on(values: np.ndarray, labels: np.ndarray) -> bool:
+    return all(np.unique(values[labels == j]).size == 1 for j in np.unique(labels))
+
+
+def test_the_truth_has_its_own_kmeans_seed_by_default():
+    """Defaults: the true beta_dust patches (K = 6 here) are another K-means solution than the fit's
+    partition at the true K, so the truth is not one of the fitted models; with
+    truth_kmeans_seed = grid.seed it is exactly the fitted partition."""
+    from compsep_hpc.grid.config import GridConfig
+    from compsep_hpc.grid.experiment import Experiment
+    from compsep_hpc.sky.config import SkyConfig
+
+    assert SkyConfig(model="synthetic_clustered").truth_kmeans_seed != GridConfig((1,), (1,), (1,)).seed
+    raw = {"model": "synthetic_clustered", "seed": 1, "true_patches": TRUE_K}
+    for truth_seed, inside in ((None, False), (0, True)):
+        sky_section = raw if truth_seed is None else {**raw, "truth_kmeans_seed": truth_seed}
+        cfg = parse_config({"name": "t", "nside": NSIDE, "instrument": BANDS, "sky": sky_section,
+                            "regions": ["GAL020_U"], "grid": {"beta_dust": [6], "temp_dust": [2], "beta_synch": [1]}})
+        exp = Experiment(cfg)
+        fit_labels = exp.labels("GAL020_U", (6, 2, 1))
+        truth = exp.sky.true_params["beta_dust"][exp.pixels("GAL020_U")]
+        assert _constant_on(truth, fit_labels[0]) is inside, truth_seed
+
+
+def test_patch_spread_scales_each_parameter_on_its_own(clustered):
+    """The patch values are mean + spread * u with the same draws u: a spread 5x the default moves
+    beta_dust's deviations 5x, a zero spread makes beta_synch constant, temp_dust keeps its values."""
+    cfg, sky = clustered
+    raw = {"model": "synthetic_clustered", "seed": 1, "r": 0.01, "true_patches": TRUE_K, "truth_kmeans_seed": TRUTH_SEED,
+           "patch_spread": {"beta_dust": 0.5, "beta_synch": 0.0}}
+    wide_cfg = make_config(raw, regions=("GAL020_U",), grid_seed=3)
+    assert dict(wide_cfg.sky.patch_spread) == {"beta_dust": 0.5, "temp_dust": 2.0, "beta_synch": 0.0}
+    assert dict(cfg.sky.patch_spread) == {"beta_dust": 0.1, "temp_dust": 2.0, "beta_synch": 0.1}  # the defaults
+    wide = make_sky(wide_cfg)
+    pixels = _pixels(sky)
+    default_bd, wide_bd = (s.true_params["beta_dust"][pixels] - 1.54 for s in (sky, wide))
+    np.testing.assert_allclose(wide_bd, 5.0 * default_bd, rtol=1e-12, atol=1e-15)
+    assert np.abs(wide_bd).max() > 0.1  # beyond the default spread
+    np.testing.assert_array_equal(wide.true_params["temp_dust"], sky.true_params["temp_dust"])
+    np.testing.assert_array_equal(wide.true_params["beta_synch"][pixels], -3.0)
+    assert "spread 0.5/2/0" in wide.description and "K-means seed 5" in wide.description
+
+
+@pytest.mark.parametrize("spread, message", [
+    ({"beta_dust": -0.1}, "sky.patch_spread.beta_dust must be a finite number >= 0"),
+    ({"temp_dust": float("inf")}, "sky.patch_spread.temp_dust must be a finite number >= 0"),
+    ({"dust": 0.1}, "sky.patch_spread.dust: unknown parameter"),
+    ({"temp_dust": "2"}, "'sky.patch_spread.temp_dust' must be a number"),
+    ([0.1, 2.0, 0.1], "sky.patch_spread must map parameters"),
+])
+def test_patch_spread_is_validated(spread, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config({"model": "synthetic_clustered", "true_patches": TRUE_K, "patch_spread": spread})
+
+
+def test_foreground_seed_changes_the_foregrounds_only(clustered, synth):
+    """Another foreground seed: same CMB, same region-defining intensity (so the same regions and
+    true patches), other foreground amplitudes, parameter maps and patch values."""
+    cfg, sky = clustered
+    raw = {"model": "synthetic_clustered", "seed": 1, "r": 0.01, "true_patches": TRUE_K,
+           "truth_kmeans_seed": TRUTH_SEED, "foreground_seed": 8}
+    other = make_sky(make_config(raw, regions=("GAL020_U",), grid_seed=3))
+    np.testing.assert_array_equal(other.cmb, sky.cmb)
+    np.testing.assert_array_equal(other.foreground_intensity, sky.foreground_intensity)
+    assert not np.allclose(other.foregrounds, sky.foregrounds)
+    pixels = _pixels(sky)
+    for p in ("beta_dust", "temp_dust"):  # K > 1: constant on the same true patches, other values
+        a, b = sky.true_params[p][pixels], other.true_params[p][pixels]
+        assert not np.allclose(a, b)
+        assert len(set(zip(a.tolist(), b.tolist()))) == TRUE_K[p]
+    # the synthetic sky of foreground seed 8 holds the foregrounds of seed 8 behind seed 1's CMB
+    plain = make_config({"model": "synthetic", "seed": 1, "r": 0.01, "foreground_seed": 8})
+    eight = make_config({"model": "synthetic", "seed": 8, "r": 0.01})
+    a, b = (synthetic_sky(c.sky, c.nside, c.instrument) for c in (plain, eight))
+    np.testing.assert_array_equal(a.foregrounds, b.foregrounds)
+    np.testing.assert_array_equal(a.cmb, synth.cmb)
+    np.testing.assert_array_equal(a.foreground_intensity, synth.foreground_intensity)
+    with pytest.raises(ConfigError, match="sky.foreground_seed needs a synthetic sky model"):
+        make_config({"model": "pysm", "foreground_seed": 2})
 
 
 def test_clustered_sky_shares_cmb_amplitudes_and_intensity_with_synthetic(clustered, synth):
