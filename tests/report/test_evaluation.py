@@ -16,7 +16,7 @@ from compsep_hpc.config import parse_config
 from compsep_hpc.errors import CompsepError
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.grid.work import work_list
-from compsep_hpc.report.evaluation import evaluate_run, evaluation_config, evaluation_folder, selection_baselines
+from compsep_hpc.report.evaluation import evaluate_run, evaluation_config, evaluation_folder, selection_baselines, selection_picks
 from compsep_hpc.report.reduce import reduce_run
 from compsep_hpc.store.checkpoint import CheckpointWriter, read_records
 from compsep_hpc.store.records import record_units
@@ -45,8 +45,9 @@ def reduced_run(tmp_path_factory):
 
 
 def _picked_ids(selection: dict) -> set[int]:
+    """Every item selection.json names: each criterion's pick and each preset's baseline."""
     return {p["item_id"] for info in selection["regions"].values()
-            for key, p in info.items() if isinstance(p, dict) and "item_id" in p}
+            for p in [*info.values(), *selection_baselines(info).values()] if isinstance(p, dict) and "item_id" in p}
 
 
 def test_evaluate_writes_its_folder_with_the_new_seed_stored(reduced_run):
@@ -68,8 +69,9 @@ def test_evaluate_writes_its_folder_with_the_new_seed_stored(reduced_run):
     run_records = {r["item_id"]: r for r in read_records(folder)}
     assert all(set(r) == set(run_records[r["item_id"]]) for r in records)
     for region, info in selection["regions"].items():
-        assert set(summary["regions"][region]) == {k for k, p in info.items() if isinstance(p, dict) and "item_id" in p}
-        assert summary["regions"][region]["multires_baseline"]["item_id"] == info["multires_baseline"]["item_id"]
+        assert set(summary["regions"][region]) == set(selection_picks(selection)[region])
+        for preset, base in info["multires_baselines"].items():
+            assert summary["regions"][region][f"multires_baseline_{preset}"]["item_id"] == base["item_id"]
     rows = list(csv.DictReader((out / "evaluation.csv").open()))
     assert len(rows) == sum(len(by_key) for by_key in summary["regions"].values())
     row = next(r for r in rows if r["region"] == "GAL060_U" and r["pick"] == "min_r_upper")
@@ -78,7 +80,7 @@ def test_evaluate_writes_its_folder_with_the_new_seed_stored(reduced_run):
     assert float(row["run_sky_r_upper"]) == pytest.approx(selection["regions"]["GAL060_U"]["min_r_upper"]["r_upper"])
     assert (out / "items.csv").read_text().count("\n") == len(picked) + 1
     comb = summary["combined"]["min_r_upper"]
-    assert comb["r_upper"] == pytest.approx(comb["r_hat"] + comb["sigma_r"]) and "multires_baseline" in summary["combined"]
+    assert comb["r_upper"] == pytest.approx(comb["r_hat"] + comb["sigma_r"]) and {"multires_baseline_default", "multires_baseline_alternative"} <= set(summary["combined"])
 
 
 def test_the_new_sky_changes_the_foregrounds_only(reduced_run):
@@ -116,7 +118,7 @@ def test_the_run_s_own_foreground_seed_reproduces_its_figures(reduced_run):
     for region, by_key in own["regions"].items():
         for key, p in by_key.items():
             for figure in ("cmb_mse", "r_upper", "r_upper_holdout"):
-                assert p[figure] == pytest.approx(selection["regions"][region][key][figure], rel=1e-10), (region, key)
+                assert p[figure] == pytest.approx(selection_picks(selection)[region][key][figure], rel=1e-10), (region, key)
 
 
 def test_missing_selection_and_multires_baselines_per_preset(tmp_path, reduced_run):
