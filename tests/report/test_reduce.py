@@ -243,17 +243,22 @@ def test_truncated_file_is_skipped(full_run, tmp_path):
     assert 0 < sel["n_items_done"] < 11
 
 
-def test_r_upper_criterion(config, k_eff, tmp_path):
-    """Records carrying r figures: r_upper selects its own minimum; variance still filled."""
-    folder = tmp_path / "run"
+def write_r_records(config, k_eff, folder, r_figures: dict[int, dict]):
+    """A run folder of fake records of the items ``r_figures`` names, each with those r figures."""
     create_run_folder(config, folder)
     items = work_list(config)
-    r_upper = {0: 0.03, 1: 0.01, 2: 0.02, 3: 0.05, 6: 0.04, 7: 0.06}
     with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
                           config_yaml=config_yaml(config), package_version=__version__) as w:
-        for i, r in r_upper.items():
-            rec = fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0))
-            w.append(i, {**rec, "r_hat": r / 2, "sigma_r": r / 2, "sigma_r_sim": r / 3, "r_upper": r})
+        for i, figures in r_figures.items():
+            w.append(i, {**fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0)), **figures})
+    return folder
+
+
+def test_r_upper_criterion(config, k_eff, tmp_path):
+    """Records carrying r figures: r_upper selects its own minimum; variance still filled."""
+    r_upper = {0: 0.03, 1: 0.01, 2: 0.02, 3: 0.05, 6: 0.04, 7: 0.06}
+    folder = write_r_records(config, k_eff, tmp_path / "run", {
+        i: {"r_hat": r / 2, "sigma_r": r / 2, "sigma_r_sim": r / 3, "r_upper": r} for i, r in r_upper.items()})
     sel = reduce_run(folder, criterion="min_r_upper", plots=False)
     u = sel["regions"]["GAL020_U"]
     assert u["min_r_upper"]["item_id"] == 1 and u["min_r_upper"]["r_upper"] == pytest.approx(0.01)
@@ -362,15 +367,9 @@ def test_the_low_bias_rule_takes_the_lowest_r_upper_under_the_bias_cap():
 def test_reduce_stores_the_bias_cap_and_every_new_pick(config, k_eff, tmp_path):
     from compsep_hpc.cli import build_parser
 
-    folder = tmp_path / "run"
-    create_run_folder(config, folder)
-    items = work_list(config)
     r_hat = {0: 0.002, 1: 0.008, 2: 0.005, 3: 0.004, 6: 0.02, 7: 0.03}
-    with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
-                          config_yaml=config_yaml(config), package_version=__version__) as w:
-        for i, r in r_hat.items():
-            rec = fake_record(items[i], k_eff[i], VARIANCE.get(i, 9.0))
-            w.append(i, {**rec, "r_hat": r, "sigma_r": 0.01 - r / 2, "r_upper": r + 0.01 - r / 2})
+    folder = write_r_records(config, k_eff, tmp_path / "run", {
+        i: {"r_hat": r, "sigma_r": 0.01 - r / 2, "r_upper": r + 0.01 - r / 2} for i, r in r_hat.items()})
     args = build_parser().parse_args(["reduce", str(folder), "--criterion", "min_r_upper_low_bias",
                                       "--max-r-bias", "0.0045"])
     reduce_run(folder, criterion=args.criterion, max_r_bias=args.max_r_bias, plots=False)  # fake records: no spectra
