@@ -33,7 +33,7 @@ from pathlib import Path
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
 from compsep_hpc.errors import CompsepError
-from compsep_hpc.grid.work import WorkItem, work_list
+from compsep_hpc.grid.work import WorkItem, run_work_list
 from compsep_hpc.model.parameters import PATCH_KEYS
 from compsep_hpc.report.items_table import items_csv
 from compsep_hpc.report.reduce import FIGURES, record_row
@@ -125,9 +125,9 @@ def _experiment(run_dir: Path, folder: Path, config: RunConfig, regions):
     return experiment
 
 
-def _items_to_refit(config: RunConfig, picks: dict[str, dict[str, dict]]) -> list[WorkItem]:
-    """The distinct work items of the picks, by item id; CompsepError when one does not match the run."""
-    items = work_list(config)
+def _items_to_refit(items: list[WorkItem], picks: dict[str, dict[str, dict]]) -> list[WorkItem]:
+    """The distinct work items of the picks among the run's ``items`` (its stored region grids), by
+    item id; CompsepError when one does not match the run."""
     chosen: dict[int, WorkItem] = {}
     for region, by_key in picks.items():
         for key, entry in by_key.items():
@@ -205,14 +205,14 @@ def evaluate_run(run_dir: str | os.PathLike, foreground_seed: int) -> dict:
     run_dir = Path(run_dir)
     config, selection, eval_config, folder = _load(run_dir, foreground_seed)
     picks = selection_picks(selection)
-    todo = _items_to_refit(config, picks)
+    items = run_work_list(run_dir, config)  # the run's own item ids (grid.above_pixels resolved at its launch)
+    todo = _items_to_refit(items, picks)
     create_run_folder(eval_config, folder)  # refuses a folder of another config
     experiment = _experiment(run_dir, folder, eval_config, list(picks))
     done = completed_item_ids(folder)
     _refit(experiment, folder, [it for it in todo if it.item_id not in done])
     ids = {it.item_id for it in todo}
     records = [r for r in read_records(folder, config_sha256=eval_config.sha256()) if r["item_id"] in ids]
-    items = work_list(eval_config)
     rows = {r["item_id"]: record_row(r, items[r["item_id"]], experiment) for r in records}
     write_atomic(folder / "items.csv", items_csv(list(rows.values())))
     regions, table = _tables(picks, rows)
