@@ -44,6 +44,7 @@ class Experiment:
         self._pixels: dict[str, np.ndarray] = {}
         self._geometry: dict[str, RegionGeometry] = {}
         self._data: dict[str, RegionData] = {}
+        self._results: dict[tuple, ConfigurationResult] | None = None
 
     @property
     def templates(self) -> CmbTemplates:
@@ -155,11 +156,25 @@ class Experiment:
         cache = self.patch_caches[strategy]
         return np.stack([cache.labels(region, pixels, k) for k in grid_values])
 
+    def keep_results(self) -> None:
+        """From now on, keep every ``evaluate`` result (with its CMB maps) in memory, so that a
+        configuration fitted for its record is not fitted again for a stitched (combined) figure.
+        For the few refits of ``reduce``/``evaluate``, not for a grid's many items."""
+        if self._results is None:
+            self._results = {}
+
     def evaluate(self, item: WorkItem, keep_maps: bool = True) -> ConfigurationResult:
-        """Fit an item's configuration on every realization and on the foreground-only sky."""
-        return evaluate_configuration(self.region_data(item.region),
-                                      self.labels(item.region, item.grid_values, item.strategy),
-                                      self.model, self.config.fit, keep_maps=keep_maps)
+        """Fit an item's configuration on every realization and on the foreground-only sky
+        (a kept result is reused: ``keep_results``)."""
+        key = (item.region, tuple(item.grid_values), item.strategy)
+        if self._results is not None and key in self._results:
+            return self._results[key]
+        result = evaluate_configuration(self.region_data(item.region),
+                                        self.labels(item.region, item.grid_values, item.strategy),
+                                        self.model, self.config.fit, keep_maps=True if self._results is not None else keep_maps)
+        if self._results is not None:
+            self._results[key] = result
+        return result
 
     def figures(self, item: WorkItem, result: ConfigurationResult) -> dict:
         """The item's figures (science/figures.py): in-sample, and ``_holdout`` for the held-out ones."""

@@ -122,6 +122,7 @@ def _experiment(run_dir: Path, folder: Path, config: RunConfig, regions):
             raise CompsepError(f"region {region} of the evaluation sky differs from the run's stored one")
         experiment.use_geometry(region, geometry)
     enable_compilation_cache(run_dir)  # the run's compiled fits
+    experiment.keep_results()  # a pick refitted for its record is not refitted for the combined figures
     return experiment
 
 

@@ -24,6 +24,8 @@ from compsep_hpc.store.run_folder import config_yaml, create_run_folder, load_ru
 from test_combine import COMPARE, write_symmetric_masks  # tests/report/test_combine.py
 
 SEED = 11
+FITTED: list[tuple] = []
+"""The label shapes of every fit the fixture's evaluation made (one entry per fit)."""
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,18 @@ def reduced_run(tmp_path_factory):
         for item in work_list(config):
             w.append(item.item_id, exp.record(item))
     selection = reduce_run(folder, plots=False)
-    return config, folder, selection, evaluate_run(folder, SEED)
+    import compsep_hpc.grid.experiment as experiment_module
+
+    fit = experiment_module.evaluate_configuration
+
+    def counted(data, labels, *args, **kwargs):
+        FITTED.append(labels.shape)
+        return fit(data, labels, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(experiment_module, "evaluate_configuration", counted)
+        summary = evaluate_run(folder, SEED)
+    return config, folder, selection, summary
 
 
 def _picked_ids(selection: dict) -> set[int]:
@@ -81,6 +94,13 @@ def test_evaluate_writes_its_folder_with_the_new_seed_stored(reduced_run):
     assert (out / "items.csv").read_text().count("\n") == len(picked) + 1
     comb = summary["combined"]["min_r_upper"]
     assert comb["r_upper"] == pytest.approx(comb["r_hat"] + comb["sigma_r"]) and {"multires_baseline_default", "multires_baseline_alternative"} <= set(summary["combined"])
+
+
+def test_each_picked_item_is_fitted_once(reduced_run):
+    """The combined (stitched) figures reuse the fits made for the items' records (keep_results)."""
+    _, _, selection, summary = reduced_run
+    assert summary["n_refits"] == len(_picked_ids(selection)) > len(selection["regions"])
+    assert len(FITTED) == summary["n_refits"]
 
 
 def test_the_new_sky_changes_the_foregrounds_only(reduced_run):
