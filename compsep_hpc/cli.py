@@ -27,7 +27,7 @@ def _run(args) -> int:
     from compsep_hpc.config import load_config
     from compsep_hpc.grid.launcher import launch
 
-    config = load_config(args.config or default_config_path())
+    config = load_config(args.config or default_config_path(), args.set)
     output = args.output or config.output
     done = launch(config, output, dry_run=args.dry_run)
     if not args.dry_run:
@@ -65,9 +65,15 @@ def _simulate(args) -> int:
     from compsep_hpc.config import load_config
     from compsep_hpc.grid.simulation import write_simulation
 
-    write_simulation(load_config(args.config), args.output)
+    write_simulation(load_config(args.config, args.set), args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a config key (YAML value; repeatable), e.g. --set sky.foreground_seed=1 "
+                             "--set name=other_sky; the run folder stores the resulting config")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", nargs="?", help="YAML run config (default: the embedded demo config)")
     run.add_argument("--output", help="run folder (default: the config's output, results/<name>)")
     run.add_argument("--dry-run", action="store_true", help="print the work split and write nothing")
+    _add_set(run)
     run.set_defaults(func=_run)
     status = sub.add_parser("status", help="progress of a run folder")
     status.add_argument("run_dir")
@@ -99,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="write the sky and noiseless band maps of a config")
     simulate.add_argument("config")
     simulate.add_argument("--output", required=True)
+    _add_set(simulate)
     simulate.set_defaults(func=_simulate)
     return parser
 

@@ -11,9 +11,10 @@ No JAX and no healpy are imported here.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,34 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     )
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run config. Raises ConfigError with a one-line message."""
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    """A copy of the raw YAML mapping with each ``KEY.SUBKEY=VALUE`` of ``overrides`` set (VALUE read
+    as YAML: ``sky.foreground_seed=1``, ``grid.temp_dust=[1, 5]``, ``name=other``); ConfigError (one
+    line) for a malformed override or a key path through a non-mapping."""
+    out = copy.deepcopy(raw)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        path = key.strip().split(".")
+        if not sep or not all(path):
+            raise ConfigError(f"override {override!r} is not KEY=VALUE (e.g. sky.foreground_seed=1)")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {override!r}: malformed YAML value") from exc
+        node = out
+        for part in path[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {override!r}: {part} is not a section")
+        node[path[-1]] = value
+    return out
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read and validate a YAML run config, with ``overrides`` (``apply_overrides``) set on it.
+    Raises ConfigError with a one-line message."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -115,4 +142,8 @@ def load_config(path: str | Path) -> RunConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"malformed YAML in {path}{where}") from exc
+    if overrides:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config {path} is not a mapping")
+        raw = apply_overrides(raw, overrides)
     return parse_config(raw, str(path))

@@ -147,6 +147,11 @@ def _prepare_cases(root) -> dict[str, tuple[Path, list[str]]]:
         cases[f"config:{name}"] = folder, ["run", str(_write_config(folder, make(folder / "out")))]
     folder = root("dry-run")
     cases["dry-run"] = folder, ["run", str(_write_config(folder, _k_too_big(folder / "out"))), "--dry-run"]
+    for name, override in (("override-without-value", "sky.foreground_seed"),
+                           ("override-into-a-list", "regions.names=[GAL020_U]"),
+                           ("override-k-too-big", "grid.beta_dust=[1, 769]")):
+        folder = root(name)
+        cases[name] = folder, ["run", str(_write_config(folder, good_config(folder / "out"))), "--set", override]
     folder = root("nonexistent")
     cases["nonexistent"] = folder, ["run", str(folder / "no_such.yaml")]
     folder = root("non-empty")
@@ -192,6 +197,15 @@ def test_bad_config_is_one_line_error_and_writes_nothing(case, cli_runs):
 
 def test_dry_run_reports_an_error_found_after_building_the_sky(cli_runs):
     check_bad_config(cli_runs["dry-run"].result(), ("exceeds",))
+
+
+@pytest.mark.parametrize("case, needles", [
+    ("override-without-value", ("sky.foreground_seed", "KEY=VALUE")),
+    ("override-into-a-list", ("regions", "not a section")),
+    ("override-k-too-big", ("769", "exceeds")),
+])
+def test_bad_override_is_one_line_error_and_writes_nothing(case, needles, cli_runs):
+    check_bad_config(cli_runs[case].result(), needles)
 
 
 def test_nonexistent_config_path(cli_runs):

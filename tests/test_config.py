@@ -55,3 +55,24 @@ def test_hash_ignores_output_but_not_physics():
     a = parse_config({**MINIMAL, "output": "x"})
     assert a.sha256() == parse_config({**MINIMAL, "output": "y"}).sha256()
     assert a.sha256() != parse_config({**MINIMAL, "noise": {"seed": 2}}).sha256()
+
+
+def test_overrides_set_keys_as_yaml_and_leave_the_file_alone(tmp_path):
+    """``compsep-hpc run CONFIG --set KEY=VALUE``: the run's config is the file's with those keys set."""
+    path = tmp_path / "c.yaml"
+    text = "name: base\nnside: 8\nsky: {model: synthetic, seed: 0}\nregions: [GAL060_U]\n" \
+           "grid: {beta_dust: [1, 2], temp_dust: [1], beta_synch: [1]}\nnoise: {realizations: 2, seed: 5}\n"
+    path.write_text(text)
+    base = load_config(path)
+    other = load_config(path, ["sky.foreground_seed=1", "name=other_sky", "grid.temp_dust=[1, 2]", "fit.method=newton"])
+    assert path.read_text() == text
+    assert other.sky.foreground_seed == 1 and base.sky.foreground_seed is None
+    assert other.name == "other_sky" and other.output == "results/other_sky"
+    assert other.grid.temp_dust == (1, 2) and other.sky.seed == base.sky.seed
+    assert other.sha256() != base.sha256()  # a folder of the base config refuses it (and the reverse)
+    assert load_config(path, ["name=other_sky", "sky.foreground_seed=1", "grid.temp_dust=[1, 2]"]).sha256() \
+        == load_config(path, ["grid.temp_dust=[1, 2]", "sky.foreground_seed=1", "name=other_sky"]).sha256()
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(path, ["=3"])
+    with pytest.raises(ConfigError, match="not a section"):
+        load_config(path, ["regions.names=[GAL020_U]"])
