@@ -47,7 +47,8 @@ def _reduce(args) -> int:
     from compsep_hpc.report.reduce import reduce_run
     from compsep_hpc.report.summary import format_selection
 
-    selection = reduce_run(args.run_dir, criterion=args.criterion, max_r_bias=args.max_r_bias)
+    selection = reduce_run(args.run_dir, criterion=args.criterion, max_r_bias=args.max_r_bias,
+                           regions_only=args.regions_only)
     print(format_selection(selection))
     return 0
 
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     reduce.add_argument("--max-r-bias", type=float, default=DEFAULT_MAX_R_BIAS,
                         help="min_r_upper_low_bias: largest r_hat - sky.r (systematic bias on r) of a pick "
                              "(default %(default)g)")
+    reduce.add_argument("--regions-only", action="store_true",
+                        help="per-region picks and items.csv only: no stitched combined figures and no plots, "
+                             "which refit picks (a quick look at a large run)")
     reduce.set_defaults(func=_reduce)
     evaluate = sub.add_parser("evaluate", help="refit a reduced run's picks on the sky of another foreground seed")
     evaluate.add_argument("run_dir")

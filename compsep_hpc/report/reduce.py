@@ -49,8 +49,11 @@ FIGURES = ("cmb_variance", "cmb_mse", "mean_nll", "n_parameters", "aic", "bic", 
 
 
 def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, plots: bool = True,
-               max_r_bias: float = DEFAULT_MAX_R_BIAS) -> dict:
+               max_r_bias: float = DEFAULT_MAX_R_BIAS, regions_only: bool = False) -> dict:
     """Reduce a run folder; returns the selection (the content of ``selection.json``).
+
+    ``regions_only`` keeps the per-region picks and ``items.csv`` and leaves out what refits picks:
+    the stitched combined r figures (None in ``selection.json``) and the plots.
 
     Raises CompsepError for an unknown criterion, a folder without any completed record, or
     an r criterion when the records carry no ``r_upper`` field.
@@ -79,10 +82,11 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     write_atomic(run_dir / "items.csv", items_csv(rows))
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r, max_r_bias)
     picks = {r: regions[r]["min_r_upper"] for r in regions} if has_r else None
-    combined_r = _combined_r(run_dir, experiment, items, picks) if has_r else None
+    stitch = has_r and not regions_only
+    combined_r = _combined_r(run_dir, experiment, items, picks) if stitch else None
     combined_baselines = {preset: _combined_r(run_dir, experiment, items,
                                               {r: regions[r]["multires_baselines"][preset] for r in regions})
-                          if has_r else None for preset in config.grid.multires_baseline}
+                          if stitch else None for preset in config.grid.multires_baseline}
     unions = [c["geometry_name"] for c in (combined_r, *combined_baselines.values()) if c is not None]
     for name in [*config.regions.names, *unions]:  # every coupling used joins the run folder (no-op if there)
         write_geometry(run_dir, name, experiment.geometry(name))
@@ -94,7 +98,7 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
                      "min_r_upper": scalars(combined_r),
                      "multires_baselines": {p: scalars(c) for p, c in combined_baselines.items()}}, "plots": [],
     }
-    if plots:
+    if plots and not regions_only:
         selection["plots"] = _make_plots(run_dir, experiment, [r for r in rows if not r["baseline_preset"]],
                                          records, chosen, metric)
         if has_r:

@@ -385,3 +385,24 @@ def test_reduce_stores_the_bias_cap_and_every_new_pick(config, k_eff, tmp_path):
     assert "min_r_upper_low_bias" in format_selection(sel)
     with pytest.raises(CompsepError, match="max_r_bias must be a finite number"):
         reduce_run(folder, max_r_bias=float("nan"), plots=False)
+
+
+def test_regions_only_picks_per_region_without_refitting(config, k_eff, tmp_path, monkeypatch, capsys):
+    """--regions-only: the per-region picks and items.csv of a full reduce, no stitched refit, no plots."""
+    import compsep_hpc.report.combine as combine
+    from compsep_hpc.cli import main
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("regions_only refitted a pick")
+
+    r_upper = {0: 0.03, 1: 0.01, 2: 0.02, 3: 0.05, 6: 0.04, 7: 0.06}
+    folder = write_r_records(config, k_eff, tmp_path / "run", {
+        i: {"r_hat": r / 2, "sigma_r": r / 2, "sigma_r_sim": r / 3, "r_upper": r} for i, r in r_upper.items()})
+    monkeypatch.setattr(combine, "combined_figures", no_refit)
+    assert main(["reduce", str(folder), "--criterion", "min_r_upper", "--regions-only"]) == 0
+    sel = json.loads((folder / "selection.json").read_text())
+    assert sel["regions"]["GAL020_U"]["min_r_upper"]["item_id"] == 1
+    assert sel["regions"]["GAL020_L"]["min_r_upper"]["item_id"] == 6
+    assert sel["combined"]["min_r_upper"] is None and sel["plots"] == [] and not (folder / "plots").exists()
+    assert "r_upper" in (folder / "items.csv").read_text().splitlines()[0]
+    assert "GAL020_U" in capsys.readouterr().out
