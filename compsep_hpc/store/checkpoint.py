@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from compsep_hpc.errors import CompsepError, RunFolderError
+from compsep_hpc.provenance import source_revision
 
 FORMAT = "compsep-hpc-records/1"
 CHECKPOINT_DIR = "checkpoints"
@@ -98,7 +99,7 @@ class CheckpointWriter:
         self._attrs: dict[str, Any] = {
             "rank": int(rank), "n_ranks": int(n_ranks), "config_sha256": str(config_sha256),
             "launch_id": launch_id, "package_version": str(package_version),
-            "config_yaml": str(config_yaml), "format": FORMAT}
+            "source_revision": source_revision(), "config_yaml": str(config_yaml), "format": FORMAT}
         self.max_records_per_file = int(max_records_per_file)
         self.units = dict(units or {})
         self._closed = False

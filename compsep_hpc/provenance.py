@@ -1,0 +1,34 @@
+"""The source revision of the code that made a result, stored beside the package version.
+
+``package_version`` names a release; between releases only the git commit tells two codes apart,
+so run folders, checkpoint files, ``selection.json`` and ``evaluation.json`` also store
+:func:`source_revision`.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+
+_SOURCE = Path(__file__).resolve().parent
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(_SOURCE), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def source_revision() -> str:
+    """The git commit (40 hex digits) of the checkout the package is imported from, with
+    ``+dirty`` when tracked files differ from it; ``""`` outside a git checkout (an installed
+    wheel, where ``package_version`` alone says which code ran)."""
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return ""
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", str(_SOURCE))
+    return commit + ("+dirty" if changed else "")
