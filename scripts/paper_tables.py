@@ -126,7 +126,7 @@ def other_sky_table(sel: dict, rows: dict[int, dict], own_sel: dict, own_rows: d
     head = ["region", "main sky's pick (K)", "its r_hat + sigma(r) here", "held out",
             *(f"multires {p}" for p in presets), *(f"pick vs {p}" for p in presets),
             "same on the main sky", "this sky's own pick (K)", "its r_hat + sigma(r)", "held out",
-            f"own pick vs {presets[0]}" if presets else "-"]
+            f"own pick vs {presets[0]}" if presets else "-", "main pick vs own pick, held out"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for region, entry in sel["regions"].items():
         main_pick = rows[entry["min_r_upper"]["item_id"]]
@@ -140,9 +140,23 @@ def other_sky_table(sel: dict, rows: dict[int, dict], own_sel: dict, own_rows: d
                  *(_g(bases[q]) for q in presets), *(_pct(here.get("r_upper"), bases[q]) for q in presets),
                  " / ".join(_pct(main_pick.get("r_upper"), main_bases[q]) for q in presets),
                  k(own), _g(own.get("r_upper")), _g(own.get("r_upper_holdout")),
-                 _pct(own.get("r_upper"), bases[presets[0]]) if presets else "-"]
+                 _pct(own.get("r_upper"), bases[presets[0]]) if presets else "-",
+                 _pct(here.get("r_upper_holdout"), own.get("r_upper_holdout"))]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append(_mean_row([line.strip("| ").split(" | ") for line in lines[2:]]))
     return "\n".join(lines)
+
+
+def _mean_row(table: list[list[str]]) -> str:
+    """A row of the regions' mean change for every column of changes (``+12%``, or ``a / b``)."""
+    def mean(column: list[str]) -> str:
+        parts = [c.split(" / ") for c in column]
+        if not all(p.endswith("%") and p[:-1].lstrip("+-").isdigit() for c in parts for p in c):
+            return ""
+        return " / ".join(f"{sum(float(c[i][:-1]) for c in parts) / len(parts):+.0f}%" for i in range(len(parts[0])))
+
+    cells = ["mean of the regions", *(mean([row[j] for row in table]) for j in range(1, len(table[0])))]
+    return "| " + " | ".join(cells) + " |"
 
 
 def evaluation_check(sel: dict, rows: dict[int, dict], evaluation: dict, own_rows: dict[int, dict]) -> str:
