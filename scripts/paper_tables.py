@@ -120,13 +120,13 @@ def other_sky_table(sel: dict, rows: dict[int, dict], own_sel: dict, own_rows: d
     """On another sky (a run of the same grid and noise on another foreground seed, reduced with
     ``--criterion min_r_upper``): per region, the main sky's pick and each preset scored there (that
     run's record of the same grid item), and the pick that sky makes itself; r_hat + sigma(r) in-sample
-    and held out, and the change against the first preset."""
+    and held out, their changes against each preset, and the regions' mean change."""
     presets = _presets(sel)
     by_key = {_grid_key(r): r for r in own_rows.values()}
     head = ["region", "main sky's pick (K)", "its r_hat + sigma(r) here", "held out",
             *(f"multires {p}" for p in presets), *(f"pick vs {p}" for p in presets),
             "same on the main sky", "this sky's own pick (K)", "its r_hat + sigma(r)", "held out",
-            f"own pick vs {presets[0]}" if presets else "-", "main pick vs own pick, held out"]
+            *(f"own pick vs {p}" for p in presets), "main pick vs own pick, held out"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for region, entry in sel["regions"].items():
         main_pick = rows[entry["min_r_upper"]["item_id"]]
@@ -140,7 +140,7 @@ def other_sky_table(sel: dict, rows: dict[int, dict], own_sel: dict, own_rows: d
                  *(_g(bases[q]) for q in presets), *(_pct(here.get("r_upper"), bases[q]) for q in presets),
                  " / ".join(_pct(main_pick.get("r_upper"), main_bases[q]) for q in presets),
                  k(own), _g(own.get("r_upper")), _g(own.get("r_upper_holdout")),
-                 _pct(own.get("r_upper"), bases[presets[0]]) if presets else "-",
+                 *(_pct(own.get("r_upper"), bases[q]) for q in presets),
                  _pct(here.get("r_upper_holdout"), own.get("r_upper_holdout"))]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(_mean_row([line.strip("| ").split(" | ") for line in lines[2:]]))
