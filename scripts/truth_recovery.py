@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="multiples of the default sky.patch_spread (default %(default)s)")
     p.add_argument("--realizations", type=int, nargs="+", default=[5, 20, 50])
     p.add_argument("--sky-seed", type=int, default=2026)
+    p.add_argument("--truth-kmeans-seed", type=int, default=1,
+                   help="K-means seed of the true patches (default %(default)s; the fit's grid.seed is 0: "
+                        "0 puts the truth inside the fitted family, exactly at the true counts)")
     p.add_argument("--noise-seed", type=int, default=1234)
     p.add_argument("--max-r-bias", type=float, nargs="+", default=[1e-3, 3e-3],
                    help="caps of min_r_upper_low_bias, one column each (default %(default)s)")
@@ -62,8 +65,9 @@ def cell_config(args: argparse.Namespace, spread: float, realizations: int) -> d
     from compsep_hpc.sky.config import DEFAULT_PATCH_SPREAD
 
     return {
-        "name": f"truth_spread{spread:g}_n{realizations}", "nside": args.nside, "instrument": "litebird",
+        "name": f"truth_seed{args.truth_kmeans_seed}_spread{spread:g}_n{realizations}", "nside": args.nside, "instrument": "litebird",
         "sky": {"model": "synthetic_clustered", "seed": args.sky_seed, "r": 0.0,
+                "truth_kmeans_seed": args.truth_kmeans_seed,
                 "true_patches": dict(zip(PARAMETERS, args.true)),
                 "patch_spread": {p: spread * DEFAULT_PATCH_SPREAD[p] for p in PARAMETERS}},
         "regions": [args.region],
@@ -162,8 +166,8 @@ def _pick_of(selection: dict, region: str, criterion: str) -> tuple[int, ...] | 
 def markdown(lines: list[dict], args: argparse.Namespace) -> str:
     """The table: one row per cell, per criterion 'yes' or the pick, and the truth's rank."""
     head = ["spread x", "realizations", "truth fitted (bd/Td/bs)", *columns(args), "seconds"]
-    out = [f"Truth {tuple(args.true)}, nside {args.nside}, {args.region}, grid {args.beta_dust} x {args.temp_dust} x "
-           f"{args.beta_synch}; cell: 'yes' (rank of the truth) when the pick is the truth, else the pick (rank)",
+    out = [f"Truth {tuple(args.true)} (K-means seed {args.truth_kmeans_seed}, the fit's 0), nside {args.nside}, "
+           f"{args.region}, grid {args.beta_dust} x {args.temp_dust} x {args.beta_synch}; cell: 'yes' (rank of the truth) when the pick is the truth, else the pick (rank)",
            "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for line in lines:
         cells = [f"{line['spread']:g}", str(line["realizations"]),
