@@ -1,8 +1,8 @@
-"""The source revision of the code that made a result, stored beside the package version.
+"""Which code made a result: the package version and the source revision, stored together.
 
 ``package_version`` names a release; between releases only the git commit tells two codes apart,
 so run folders, checkpoint files, ``selection.json`` and ``evaluation.json`` also store
-:func:`source_revision`.
+:func:`source_revision` (:func:`code_version` gives both).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import subprocess
 from pathlib import Path
+
+from compsep_hpc import __version__
 
 _SOURCE = Path(__file__).resolve().parent
 
@@ -32,3 +34,8 @@ def source_revision() -> str:
         return ""
     changed = _git("status", "--porcelain", "--untracked-files=no", "--", str(_SOURCE))
     return commit + ("+dirty" if changed else "")
+
+
+def code_version() -> dict[str, str]:
+    """``{"package_version": ..., "source_revision": ...}``, the fields every result file stores."""
+    return {"package_version": __version__, "source_revision": source_revision()}

@@ -20,12 +20,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 from pathlib import Path
 
-from compsep_hpc.report.selection import CRITERIA, DEFAULT_MAX_R_BIAS, pick, usable, within_bias_cap
+from compsep_hpc.report.items_table import read_items_csv
+from compsep_hpc.report.selection import CRITERIA, DEFAULT_MAX_R_BIAS, candidates, pick
+from truth_recovery import truth_rank  # scripts/, beside this script
 
 PARAMS = ("beta_dust", "temp_dust", "beta_synch")
 
@@ -38,20 +39,9 @@ def _pct(new, ref) -> str:
     return "-" if new is None or not ref else f"{(new - ref) / ref:+.0%}"
 
 
-def _value(text: str):
-    """An items.csv cell as int, float, bool or str."""
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"True": True, "False": False}.get(text, text)
-
-
 def read_rows(run_dir: Path) -> dict[int, dict]:
     """items.csv of a run folder, typed, by item id."""
-    with open(run_dir / "items.csv", newline="") as f:
-        return {int(r["item_id"]): {k: _value(v) for k, v in r.items()} for r in csv.DictReader(f)}
+    return {r["item_id"]: r for r in read_items_csv(run_dir / "items.csv")}
 
 
 def _presets(sel: dict) -> list[str]:
@@ -192,15 +182,13 @@ def validation_table(rows: dict[int, dict], true: tuple[int, int, int], max_r_bi
         if rule.needs_r and not all("r_upper" in r for r in items):
             continue
         best = pick(items, key, max_r_bias)
-        eligible = [r for r in items if usable(r, rule.figure)
-                    and (not rule.bias_capped or within_bias_cap(r, max_r_bias))]
-        order = sorted(eligible, key=lambda r: (r[rule.figure], r["item_id"]))  # the pick's candidates
-        rank = next((i + 1 for i, r in enumerate(order) if r is truth), None)
+        rank = truth_rank(items, key, true, max_r_bias)
+        n_eligible = len(candidates(items, key, max_r_bias))
         lines.append(f"| {key} | {rule.figure} | "
                      f"{'-' if best is None else (best['K_beta_dust'], best['K_temp_dust'], best['K_beta_synch'])} | "
                      f"{_g(best and best[rule.figure], 4)} | {_g(truth and truth[rule.figure], 4)} | "
                      f"{_g(best and truth and truth[rule.figure] - best[rule.figure], 3)} | "
-                     f"{'-' if rank is None else f'{rank}/{len(order)}'} |")
+                     f"{'-' if rank is None else f'{rank}/{n_eligible}'} |")
     return "\n".join(lines)
 
 

@@ -27,7 +27,6 @@ realizations and ~50 s at 50 (20: not measured). A reduced check (3 cells, ~4 mi
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -93,30 +92,12 @@ def truth_in_model_family(config) -> list[bool]:
 
 def truth_rank(rows: list[dict], criterion: str, truth: tuple[int, int, int], max_r_bias: float) -> int | None:
     """1-based rank of the true counts among the rows ``criterion`` scores; None when not eligible."""
-    from compsep_hpc.report.selection import CRITERIA, usable, within_bias_cap
+    from compsep_hpc.report.selection import CRITERIA, candidates
 
-    rule = CRITERIA[criterion]
-    scored = [r for r in rows if usable(r, rule.figure) and (not rule.bias_capped or within_bias_cap(r, max_r_bias))]
-    scored.sort(key=lambda r: (r[rule.figure], r["item_id"]))
+    figure = CRITERIA[criterion].figure
+    scored = sorted(candidates(rows, criterion, max_r_bias), key=lambda r: (r[figure], r["item_id"]))
     keys = [(r["K_beta_dust"], r["K_temp_dust"], r["K_beta_synch"]) for r in scored]
     return keys.index(truth) + 1 if truth in keys else None
-
-
-def _rows(folder: Path) -> list[dict]:
-    """items.csv of a reduced run, numbers parsed."""
-    out = []
-    for row in csv.DictReader((folder / "items.csv").open()):
-        parsed = {}
-        for k, v in row.items():
-            try:
-                parsed[k] = int(v)
-            except ValueError:
-                try:
-                    parsed[k] = float(v)
-                except ValueError:
-                    parsed[k] = v == "True" if v in ("True", "False") else v
-        out.append(parsed)
-    return out
 
 
 def run_cell(args: argparse.Namespace, spread: float, realizations: int) -> dict:
@@ -124,6 +105,7 @@ def run_cell(args: argparse.Namespace, spread: float, realizations: int) -> dict
     from compsep_hpc.config import parse_config
     from compsep_hpc.grid.launcher import launch
     from compsep_hpc.model.parameters import PATCH_KEYS
+    from compsep_hpc.report.items_table import read_items_csv
     from compsep_hpc.report.reduce import reduce_run
     from compsep_hpc.report.selection import pick
 
@@ -132,7 +114,7 @@ def run_cell(args: argparse.Namespace, spread: float, realizations: int) -> dict
     start = time.perf_counter()
     launch(config, folder)
     selection = reduce_run(folder, plots=False)
-    rows = [r for r in _rows(folder) if r["strategy"] == "kmeans"]
+    rows = [r for r in read_items_csv(folder / "items.csv") if r["strategy"] == "kmeans"]
     truth = tuple(args.true)
     results = {}
     for column, (criterion, cap) in columns(args).items():

@@ -33,9 +33,9 @@ from pathlib import Path
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
 from compsep_hpc.errors import CompsepError
-from compsep_hpc.provenance import source_revision
 from compsep_hpc.grid.work import WorkItem, run_work_list
 from compsep_hpc.model.parameters import PATCH_KEYS
+from compsep_hpc.provenance import code_version
 from compsep_hpc.report.items_table import items_csv
 from compsep_hpc.report.reduce import FIGURES, record_row
 from compsep_hpc.report.selection import CRITERIA, choice, json_float, scalars
@@ -222,7 +222,7 @@ def evaluate_run(run_dir: str | os.PathLike, foreground_seed: int) -> dict:
     summary = {
         "foreground_seed": int(foreground_seed), "sky_seed": config.sky.seed, "noise_seed": config.noise.seed,
         "run_foreground_seed": config.sky.foreground_rng_seed, "run_config_sha256": config.sha256(),
-        "config_sha256": eval_config.sha256(), "package_version": __version__, "source_revision": source_revision(),
+        "config_sha256": eval_config.sha256(), **code_version(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "selection": {k: selection.get(k) for k in ("criterion", "max_r_bias", "package_version", "source_revision")},
         "n_refits": len(todo), "n_resumed": len(done & ids), "holdout": config.noise.holdout,

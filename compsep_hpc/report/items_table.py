@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,3 +98,19 @@ def items_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+
+
+def _cell(text: str) -> Any:
+    """An ``items.csv`` cell back as the int, float or bool ``items_csv`` wrote; other text as is."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
+
+
+def read_items_csv(path: str | Path) -> list[dict]:
+    """The rows of an ``items.csv`` (the inverse of :func:`items_csv`), numbers and booleans typed."""
+    with open(path, newline="") as f:
+        return [{k: _cell(v) for k, v in row.items()} for row in csv.DictReader(f)]

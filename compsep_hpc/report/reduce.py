@@ -30,12 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import CompsepError
-from compsep_hpc.provenance import source_revision
 from compsep_hpc.grid.work import WorkItem, run_work_list
 from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
+from compsep_hpc.provenance import code_version
 from compsep_hpc.report.items_table import AT_BOUND, HOLDOUT_COLUMNS, R_COLUMNS, item_row, items_csv
 from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS, choice, criterion_metric,
                                           pick, scalars, select, usable)
@@ -92,8 +91,7 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     for name in [*config.regions.names, *unions]:  # every coupling used joins the run folder (no-op if there)
         write_geometry(run_dir, name, experiment.geometry(name))
     selection: dict[str, Any] = {
-        "config_sha256": config.sha256(), "package_version": __version__, "source_revision": source_revision(),
-        "run_name": config.name,
+        "config_sha256": config.sha256(), **code_version(), "run_name": config.name,
         "criterion": criterion, "selection_metric": metric, "max_r_bias": max_r_bias, "holdout": config.noise.holdout,
         "n_items_done": len(rows), "n_items_total": len(items), "regions": regions,
         "combined": {**{key: _combined_means(regions, key) for key in CRITERIA if key != "min_r_upper"},

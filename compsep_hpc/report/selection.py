@@ -104,12 +104,17 @@ def within_bias_cap(row: dict, max_r_bias: float) -> bool:
     return math.isfinite(row.get("r_bias", math.nan)) and row["r_bias"] <= max_r_bias
 
 
-def pick(rows: list[dict], criterion: str, max_r_bias: float = DEFAULT_MAX_R_BIAS) -> dict | None:
-    """The row ``criterion`` selects among ``rows`` (None when no row qualifies)."""
+def candidates(rows: list[dict], criterion: str, max_r_bias: float = DEFAULT_MAX_R_BIAS) -> list[dict]:
+    """The rows ``criterion`` may pick: usable for its figure, and under the bias cap if it has one."""
     rule = CRITERIA[criterion]
-    if rule.bias_capped:
-        rows = [r for r in rows if within_bias_cap(r, max_r_bias)]
-    return select(rows, rule.figure)[0]
+    return [r for r in rows if usable(r, rule.figure) and (not rule.bias_capped or within_bias_cap(r, max_r_bias))]
+
+
+def pick(rows: list[dict], criterion: str, max_r_bias: float = DEFAULT_MAX_R_BIAS) -> dict | None:
+    """The row ``criterion`` selects among ``rows``: its candidate of minimum figure (lowest item id
+    on ties); None when no row qualifies."""
+    figure = CRITERIA[criterion].figure
+    return min(candidates(rows, criterion, max_r_bias), key=lambda r: (r[figure], r["item_id"]), default=None)
 
 
 def json_float(x: Any) -> float | None:

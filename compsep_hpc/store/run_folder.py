@@ -24,7 +24,7 @@ import yaml
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
 from compsep_hpc.errors import RunFolderError
-from compsep_hpc.provenance import source_revision
+from compsep_hpc.provenance import code_version
 from compsep_hpc.store.atomic import atomic_path, write_atomic
 
 CONFIG_FILE = "config.yaml"
@@ -95,8 +95,7 @@ def create_run_folder(config: RunConfig, run_dir: str | Path, region_grids: dict
     meta = {
         "name": config.name,
         "config_sha256": config.sha256(),
-        "package_version": __version__,
-        "source_revision": source_revision(),
+        **code_version(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_atomic(run_dir / META_FILE, json.dumps(meta, indent=2) + "\n")

@@ -351,7 +351,7 @@ def test_aic_and_bic_penalise_the_patch_count_on_the_in_sample_mean_nll():
 
 def test_the_low_bias_rule_takes_the_lowest_r_upper_under_the_bias_cap():
     """r_bias = r_hat - sky.r (0.01 injected): item 1 has the lowest r_upper but a bias of 3e-3."""
-    from compsep_hpc.report.selection import DEFAULT_MAX_R_BIAS, pick
+    from compsep_hpc.report.selection import DEFAULT_MAX_R_BIAS, candidates, pick
 
     rows = [_hand_row(0, [0.0], (1, 1, 1), r_hat=0.0105, r_upper=0.020, r_in=0.01),
             _hand_row(1, [0.0], (2, 1, 1), r_hat=0.0130, r_upper=0.015, r_in=0.01),
@@ -362,6 +362,9 @@ def test_the_low_bias_rule_takes_the_lowest_r_upper_under_the_bias_cap():
     assert pick(rows, "min_r_upper_low_bias")["item_id"] == 0
     assert pick(rows, "min_r_upper_low_bias", max_r_bias=5e-3)["item_id"] == 1
     assert pick(rows, "min_r_upper_low_bias", max_r_bias=1e-4) is None
+    # the candidates a pick (and a truth rank) is taken from: the bias cap applies to the capped rule only
+    assert [r["item_id"] for r in candidates(rows, "min_r_upper_low_bias")] == [0, 2]
+    assert [r["item_id"] for r in candidates(rows, "min_r_upper")] == [0, 1, 2]
 
 
 def test_reduce_stores_the_bias_cap_and_every_new_pick(config, k_eff, tmp_path):
@@ -406,3 +409,16 @@ def test_regions_only_picks_per_region_without_refitting(config, k_eff, tmp_path
     assert sel["combined"]["min_r_upper"] is None and sel["plots"] == [] and not (folder / "plots").exists()
     assert "r_upper" in (folder / "items.csv").read_text().splitlines()[0]
     assert "GAL020_U" in capsys.readouterr().out
+
+
+def test_items_csv_reads_back_typed(full_run):
+    """read_items_csv inverts items_csv: ints, floats (nan included), booleans and text."""
+    from compsep_hpc.report.items_table import read_items_csv
+
+    folder, _ = full_run
+    rows = read_items_csv(folder / "items.csv")
+    assert [r["item_id"] for r in rows] == sorted(VARIANCE)
+    r4 = next(r for r in rows if r["item_id"] == 4)
+    assert (r4["region"], r4["K_beta_dust"], r4["n_unconverged"]) == ("GAL020_U", 4, 1)
+    assert r4["cmb_variance"] == 0.5 and r4["systematic_converged"] is True
+    assert np.isnan(next(r for r in rows if r["item_id"] == 10)["cmb_variance"])
