@@ -26,8 +26,10 @@ enable_float64()  # as the run did: the same K-means partitions, before any JAX 
 
 from compsep_hpc.grid.experiment import Experiment  # noqa: E402
 from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS  # noqa: E402
+from compsep_hpc.partition.patches import renumber_labels  # noqa: E402
 from compsep_hpc.report.plots import OUTSIDE, PARAMETER_LABELS, save_figure, shuffled_labels  # noqa: E402
-from compsep_hpc.store.run_folder import load_run_folder, read_geometry  # noqa: E402
+from compsep_hpc.report.reduce import use_stored_geometries  # noqa: E402
+from compsep_hpc.store.run_folder import load_run_folder  # noqa: E402
 
 
 def stitched_labels(experiment: Experiment, picks: dict[str, dict], strategy: str) -> tuple[np.ndarray, list[int]]:
@@ -39,7 +41,7 @@ def stitched_labels(experiment: Experiment, picks: dict[str, dict], strategy: st
     for region, entry in picks.items():
         labels = experiment.labels(region, tuple(entry[k] for k in PATCH_KEYS), strategy)
         for i in range(3):
-            _, dense = np.unique(labels[i], return_inverse=True)
+            dense = renumber_labels(labels[i])
             sky[i, experiment.pixels(region)] = dense + offset[i]
             offset[i] += dense.max() + 1
     return sky, [int(n) for n in offset]
@@ -53,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     config, _ = load_run_folder(args.run_dir)
     selection = json.loads((args.run_dir / "selection.json").read_text())
     experiment = Experiment(config)
-    for region in selection["regions"]:
-        geometry = read_geometry(args.run_dir, region)
-        if geometry is not None:
-            experiment.use_geometry(region, geometry)
+    use_stored_geometries(args.run_dir, experiment, selection["regions"])  # the run's regions, as reduce
     regions = selection["regions"]
     methods = {"K-means picks (min_r_upper)": ({r: e["min_r_upper"] for r, e in regions.items()}, "kmeans")}
     for preset in next(iter(regions.values())).get("multires_baselines", {}):

@@ -77,7 +77,7 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     stored = read_templates(run_dir)
     use_stored_cmb_spectra(run_dir)
     experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
-    _use_stored_geometries(run_dir, experiment, config.regions.names)
+    use_stored_geometries(run_dir, experiment, config.regions.names)
     rows = [record_row(r, items[r["item_id"]], experiment) for r in records]
     write_atomic(run_dir / "items.csv", items_csv(rows))
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r, max_r_bias)
@@ -123,7 +123,7 @@ def record_row(record: dict, item: WorkItem, experiment) -> dict:
                     n_data=n_data_values(experiment, item.region), r_in=c.sky.r)
 
 
-def _use_stored_geometries(run_dir: Path, experiment, names) -> None:
+def use_stored_geometries(run_dir: Path, experiment, names) -> None:
     """Give ``experiment`` the run folder's region geometries (weights, couplings), where stored."""
     for name in names:
         geometry = read_geometry(run_dir, name)
@@ -185,7 +185,7 @@ def _combined_r(run_dir: Path, experiment, items: list, picks: dict[str, dict | 
     from compsep_hpc.report.combine import combined_figures, union_name
 
     selected = {r: items[pick["item_id"]] for r, pick in picks.items()}
-    _use_stored_geometries(run_dir, experiment, [union_name(selected)])
+    use_stored_geometries(run_dir, experiment, [union_name(selected)])
     return combined_figures(experiment, selected)
 
 
