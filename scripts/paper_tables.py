@@ -36,7 +36,8 @@ def _g(x, digits: int = 3) -> str:
 
 
 def _pct(new, ref) -> str:
-    return "-" if new is None or not ref else f"{(new - ref) / ref:+.0%}"
+    """The change of ``new`` against ``ref`` as a table cell (``+12%``, ``-`` when missing)."""
+    return _cell([_change(new, ref)])
 
 
 def read_rows(run_dir: Path) -> dict[int, dict]:
@@ -106,6 +107,29 @@ def _grid_key(row: dict) -> tuple:
     return row["region"], row["strategy"], row["K_beta_dust"], row["K_temp_dust"], row["K_beta_synch"]
 
 
+def _change(new, ref) -> float | None:
+    """(new - ref) / ref, None when either is missing."""
+    return None if new is None or not ref else (new - ref) / ref
+
+
+def _cell(value) -> str:
+    """A table cell: a list of changes as ``+12%`` (several: ``a / b``), anything else as text."""
+    if isinstance(value, list):
+        return " / ".join("-" if c is None else f"{c:+.0%}" for c in value)
+    return str(value)
+
+
+def _mean_row(table: list[list]) -> list:
+    """The regions' mean of every column of changes (lists); other columns left empty."""
+    def mean(column: list) -> list | str:
+        if not all(isinstance(c, list) for c in column):
+            return ""
+        return [None if any(c[i] is None for c in column) else sum(c[i] for c in column) / len(column)
+                for i in range(len(column[0]))]
+
+    return ["mean of the regions", *(mean([row[j] for row in table]) for j in range(1, len(table[0])))]
+
+
 def other_sky_table(sel: dict, rows: dict[int, dict], own_sel: dict, own_rows: dict[int, dict]) -> str:
     """On another sky (a run of the same grid and noise on another foreground seed, reduced with
     ``--criterion min_r_upper``): per region, the main sky's pick and each preset scored there (that
@@ -117,7 +141,7 @@ def other_sky_table(sel: dict, rows: dict[int, dict], own_sel: dict, own_rows: d
             *(f"multires {p}" for p in presets), *(f"pick vs {p}" for p in presets),
             "same on the main sky", "this sky's own pick (K)", "its r_hat + sigma(r)", "held out",
             *(f"own pick vs {p}" for p in presets), "main pick vs own pick, held out"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    table = []
     for region, entry in sel["regions"].items():
         main_pick = rows[entry["min_r_upper"]["item_id"]]
         here = by_key[_grid_key(main_pick)]
@@ -126,27 +150,15 @@ def other_sky_table(sel: dict, rows: dict[int, dict], own_sel: dict, own_rows: d
         main_bases = {q: (entry.get("multires_baselines", {}).get(q) or {}).get("r_upper") for q in presets}
         own = own_sel["regions"][region].get("min_r_upper") or {}
         k = lambda r: f"({r['K_beta_dust']}, {r['K_temp_dust']}, {r['K_beta_synch']})" if r else "-"  # noqa: E731
-        cells = [region, k(main_pick), _g(here.get("r_upper")), _g(here.get("r_upper_holdout")),
-                 *(_g(bases[q]) for q in presets), *(_pct(here.get("r_upper"), bases[q]) for q in presets),
-                 " / ".join(_pct(main_pick.get("r_upper"), main_bases[q]) for q in presets),
-                 k(own), _g(own.get("r_upper")), _g(own.get("r_upper_holdout")),
-                 *(_pct(own.get("r_upper"), bases[q]) for q in presets),
-                 _pct(here.get("r_upper_holdout"), own.get("r_upper_holdout"))]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append(_mean_row([line.strip("| ").split(" | ") for line in lines[2:]]))
-    return "\n".join(lines)
-
-
-def _mean_row(table: list[list[str]]) -> str:
-    """A row of the regions' mean change for every column of changes (``+12%``, or ``a / b``)."""
-    def mean(column: list[str]) -> str:
-        parts = [c.split(" / ") for c in column]
-        if not all(p.endswith("%") and p[:-1].lstrip("+-").isdigit() for c in parts for p in c):
-            return ""
-        return " / ".join(f"{sum(float(c[i][:-1]) for c in parts) / len(parts):+.0f}%" for i in range(len(parts[0])))
-
-    cells = ["mean of the regions", *(mean([row[j] for row in table]) for j in range(1, len(table[0])))]
-    return "| " + " | ".join(cells) + " |"
+        table.append([region, k(main_pick), _g(here.get("r_upper")), _g(here.get("r_upper_holdout")),
+                      *(_g(bases[q]) for q in presets), *([_change(here.get("r_upper"), bases[q])] for q in presets),
+                      [_change(main_pick.get("r_upper"), main_bases[q]) for q in presets],
+                      k(own), _g(own.get("r_upper")), _g(own.get("r_upper_holdout")),
+                      *([_change(own.get("r_upper"), bases[q])] for q in presets),
+                      [_change(here.get("r_upper_holdout"), own.get("r_upper_holdout"))]])
+    table.append(_mean_row(table))
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      *("| " + " | ".join(_cell(c) for c in row) + " |" for row in table)])
 
 
 def evaluation_check(sel: dict, rows: dict[int, dict], evaluation: dict, own_rows: dict[int, dict]) -> str:
