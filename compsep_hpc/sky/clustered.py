@@ -13,7 +13,7 @@ region holds ``count_patches(labels)`` <= K distinct values.
 
 Patch values are uniform draws around the mean, :math:`\theta \in \bar\theta \pm s_\theta` with
 :math:`\bar\theta` = (1.54, 20 K, -3) and the spread :math:`s_\theta` = ``sky.patch_spread``
-(default 0.1, 2 K, 0.1: far inside ``config.DEFAULT_BOUNDS``), from a generator seeded by
+(default 0.1, 2 K, 0.1: far inside the declared bounds, model/components/), from a generator seeded by
 ``(sky.foreground_rng_seed, region name, parameter)`` so a region's values do not depend on which
 other regions are listed. Pixels outside every region keep the smooth synthetic maps. Regions
 are disjoint by construction; were they not, the later one in the list would win.

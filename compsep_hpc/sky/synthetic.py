@@ -28,7 +28,7 @@ Amplitudes (Q/U, K_CMB, at the reference frequencies ``nu_dust`` and ``nu_synch`
 Spectral parameters: smooth Gaussian fields (:math:`C_\ell \propto \ell^{-2}` times a 10° FWHM
 Gaussian beam, :math:`\ell \ge 1`) rescaled to zero mean and unit standard deviation over the sky,
 then :math:`\beta_d = 1.54 + 0.08 f`, :math:`T_d = 20 + 1.5 f` K, :math:`\beta_s = -3 + 0.1 f`,
-each clipped at 3 standard deviations (far inside ``config.DEFAULT_BOUNDS``).
+each clipped at 3 standard deviations (far inside the declared bounds, model/components/).
 
 Foreground intensity (for the Galactic masks): :math:`P_{353} + P_{23}`, the polarized
 intensities (uK_CMB) of the total foreground at 353 and 23 GHz with the mean SEDs, smoothed with a

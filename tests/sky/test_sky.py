@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from compsep_hpc.config import parse_config
-from compsep_hpc.separation.config import DEFAULT_BOUNDS
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
+from compsep_hpc.separation.config import model_bounds
+
+DEFAULT_BOUNDS = model_bounds(DEFAULT_MODEL)
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.grid.experiment import run_sky as make_sky
 from compsep_hpc.sky import SkyMaps
