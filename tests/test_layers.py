@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "compsep_hpc"
 # form their own layer: anyone may read the config, and the config reads only what is below it.
 LAYERS = ("errors", "config_fields", "precision", "provenance", "model", "CONFIG", "partition", "sky", "separation",
           "science", "store", "grid", "report", "cli")
-CONFIG_MODULES_MAY_IMPORT = {"errors", "config_fields", "model.parameters", "model.instrument"}
+CONFIG_MODULES_MAY_IMPORT = {"errors", "config_fields", "model.parameters", "model.instrument", "model.registry",
+                             "model.sky_model", "model.component"}
 
 
 def _module_name(path: Path) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from compsep_hpc.separation.cells import size_class
 from compsep_hpc.separation.hessian import HessianStructure
-from compsep_hpc.model.sed import PARAMETERS
+from compsep_hpc.model.parameters import PARAMETERS
 
 
 class PackedLayout(NamedTuple):

@@ -30,7 +30,7 @@ from compsep_hpc.report.reduce import reduce_run
 from compsep_hpc.report.selection import select
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.run_folder import config_yaml, create_run_folder
-from compsep_hpc.model.sed import PARAMETERS
+from compsep_hpc.model.parameters import PARAMETERS
 from compsep_hpc.report.status import run_status
 
 RAW = {"name": "t", "nside": 8, "sky": {"model": "synthetic", "seed": 1},

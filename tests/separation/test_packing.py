@@ -16,7 +16,7 @@ from compsep_hpc.separation.likelihood import cell_moments, compressed_nll
 from compsep_hpc.separation.observations import spectral_model
 from compsep_hpc.separation.packing import packed_layout, per_entry, shift_patches, split, unpack
 from compsep_hpc.grid.experiment import Experiment
-from compsep_hpc.model.sed import PARAMETERS
+from compsep_hpc.model.parameters import PARAMETERS
 
 
 def test_layout_offsets_family_and_padding():
