@@ -65,7 +65,7 @@ class Experiment:
     @cached_property
     def model(self):
         c = self.config
-        return spectral_model(c.instrument, c.nside, c.sky.nu_dust, c.sky.nu_synch)
+        return spectral_model(c.instrument, c.nside, c.model)
 
     def _intensity(self) -> np.ndarray | None:
         """The sky's foreground intensity when the regions are derived from it (no mask file);

@@ -41,7 +41,14 @@ def dust_temperature_factor(nu: Any, temp_dust: Any, nu_ref: float = DEFAULT_NU_
 
 def dust_sed(nu: Any, beta_dust: Any, temp_dust: Any, nu_ref: float = DEFAULT_NU_DUST) -> Any:
     """Modified black body in K_CMB, 1 at ``nu_ref``. Broadcasts ``nu`` against the parameters."""
-    return dust_index_factor(nu, beta_dust, nu_ref) * dust_temperature_factor(nu, temp_dust, nu_ref)
+    import jax.numpy as jnp
+
+    nu = jnp.asarray(nu, dtype=float)
+    temp_dust = jnp.asarray(temp_dust)
+    y = H_PLANCK * GHZ * nu / (K_BOLTZMANN * temp_dust)
+    y_ref = H_PLANCK * GHZ * nu_ref / (K_BOLTZMANN * temp_dust)
+    return ((nu / nu_ref) ** (jnp.asarray(beta_dust) + 1.0) * jnp.expm1(y_ref) / jnp.expm1(y)
+            * kcmb_per_krj(nu) / kcmb_per_krj(nu_ref))
 
 
 @dataclass(frozen=True)
