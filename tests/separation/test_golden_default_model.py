@@ -1,7 +1,8 @@
 """The default model's fits are unchanged by the component model: the demo sky's fits (4 noise
 realizations of configs/demo.yaml, GAL060_U) against those stored in tests/data by the engine
 before it took any model (commit 869e39b), for each linear solve, likelihood form and method: equal to
-rounding (the golden values were written by that commit with the same computation)."""
+rounding (the golden values were written by that commit with the same computation, under the suite's
+XLA flags, tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -69,14 +69,16 @@ def test_derivatives_match_finite_differences(section):
     np.testing.assert_allclose(hess, jnp.swapaxes(hess, 1, 2), rtol=1e-12, atol=1e-12 * np.abs(hess).max())
 
 
-def _noiseless_region(model, labels, seed=1):
-    """Noiseless data whose every patch holds TRUTH scaled by 1 + 2 % noise: (region, truth per parameter)."""
+def _noiseless_region(model, labels, seed=1, amplitude=100.0):
+    """Noiseless data whose every patch holds TRUTH scaled by 1 + 2 % noise, foreground amplitudes
+    of standard deviation ``amplitude`` uK_CMB: (region, truth per parameter)."""
     rng = np.random.default_rng(seed)
     n = labels.shape[1]
     truth = {p: TRUTH[p] * (1 + 0.02 * rng.normal(size=labels[i].max() + 1)) for i, p in enumerate(model.sky.fitted)}
     theta = jnp.asarray(np.stack([truth[p][labels[i]] for i, p in enumerate(model.sky.fitted)], axis=1))
     columns = np.stack([np.asarray(c) for c in model_terms.term_columns(theta, model)], axis=-1)  # (n, f, n_c)
-    amplitudes = rng.normal(0, 1, (model.sky.n_components, 2, n)) * np.array([1.0] + [100.0] * (model.sky.n_components - 1))[:, None, None]
+    scale = np.array([1.0] + [amplitude] * (model.sky.n_components - 1))[:, None, None]
+    amplitudes = rng.normal(0, 1, (model.sky.n_components, 2, n)) * scale
     data = np.einsum("pfc,csp->fsp", columns, amplitudes)
     region = RegionData("test", np.arange(n), data[None], amplitudes[0], data - amplitudes[0][None], np.array([0]))
     return region, truth
@@ -107,7 +109,7 @@ def test_four_parameter_newton_reaches_a_tight_lbfgs(solver):
     model = _model(CURVED)
     rng = np.random.default_rng(7)
     labels = np.stack([rng.integers(0, k, 150) for k in (4, 2, 3, 2)])
-    region, _ = _noiseless_region(model, labels)
+    region, _ = _noiseless_region(model, labels, amplitude=2.0)  # signal-to-noise ~25 per pixel and band
     noise = rng.normal(0, 1, region.data.shape) / np.sqrt(np.asarray(model.inv_noise_var))[None, :, None, None]
     region = dataclasses.replace(region, data=region.data + noise)
     newton = evaluate_configuration(region, labels, model, _fit(model, linear_solver=solver, gtol=1e-15))
