@@ -30,7 +30,7 @@ from compsep_hpc.partition.config import RegionsConfig
 from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.model.parameters import PARAMETERS
-from compsep_hpc.sky.cmb import gaussian_cmb_qu
+from compsep_hpc.sky.cmb import CambSpectra, gaussian_cmb_qu
 from compsep_hpc.sky.maps import SkyMaps
 from compsep_hpc.sky.synthetic import MEAN_PARAMS, foreground_maps, parameter_maps, seeds_description, sky_amplitudes
 
@@ -81,8 +81,10 @@ def clustered_parameter_maps(
     return out
 
 
-def clustered_sky(sky: SkyConfig, nside: int, instrument: Instrument, regions: RegionsConfig) -> SkyMaps:
-    """The synthetic sky with parameters constant on the true K-means patches of ``regions``."""
+def clustered_sky(sky: SkyConfig, nside: int, instrument: Instrument, regions: RegionsConfig, *,
+                  cmb_spectra: CambSpectra | None = None) -> SkyMaps:
+    """The synthetic sky with parameters constant on the true K-means patches of ``regions``, its
+    CMB drawn from ``cmb_spectra`` (None: CAMB's)."""
     dust, synch, intensity = sky_amplitudes(sky, nside)
     params = clustered_parameter_maps(sky, nside, regions, intensity, parameter_maps(nside, sky.foreground_rng_seed))
     freqs = np.asarray(instrument.frequencies, dtype=float)
@@ -90,7 +92,7 @@ def clustered_sky(sky: SkyConfig, nside: int, instrument: Instrument, regions: R
     return SkyMaps(
         nside=nside,
         frequencies=freqs,
-        cmb=gaussian_cmb_qu(nside, sky.r, sky.seed),
+        cmb=gaussian_cmb_qu(nside, sky.r, sky.seed, cmb_spectra),
         foregrounds=foreground_maps(freqs, dust, synch, params, sky.nu_dust, sky.nu_synch),
         foreground_intensity=intensity,
         true_params=params,

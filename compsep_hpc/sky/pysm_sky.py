@@ -46,7 +46,7 @@ import numpy as np
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.sky.cmb import gaussian_cmb_qu
+from compsep_hpc.sky.cmb import CambSpectra, gaussian_cmb_qu
 from compsep_hpc.sky.maps import SkyMaps
 from compsep_hpc.sky.synthetic import INTENSITY_BANDS, polarized_intensity
 
@@ -158,8 +158,9 @@ def _true_params(models: dict, npix: int) -> dict[str, np.ndarray]:
     return out
 
 
-def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
-    """The PySM sky of ``sky.preset`` at ``nside`` in the instrument's bands.
+def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, cmb_spectra: CambSpectra | None = None) -> SkyMaps:
+    """The PySM sky of ``sky.preset`` at ``nside`` in the instrument's bands (a Gaussian CMB, for a
+    preset without one, drawn from ``cmb_spectra``; None: CAMB's).
 
     Raises ConfigError for a bad preset, a missing template, or a CMB component with r != 0.
     """
@@ -201,7 +202,7 @@ def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
             for n in cmb_names[1:]:
                 cmb = cmb + _qu_kcmb(models[n], float(freqs[0]))
         else:
-            cmb = gaussian_cmb_qu(nside, sky.r, sky.seed)
+            cmb = gaussian_cmb_qu(nside, sky.r, sky.seed, cmb_spectra)
     return SkyMaps(
         nside=nside,
         frequencies=freqs,

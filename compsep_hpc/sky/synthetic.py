@@ -51,7 +51,7 @@ import numpy as np
 from compsep_hpc.model import sed
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.sky.config import SkyConfig
-from compsep_hpc.sky.cmb import gaussian_alm, gaussian_cmb_qu, gaussian_eb_qu, rng_stream
+from compsep_hpc.sky.cmb import CambSpectra, gaussian_alm, gaussian_cmb_qu, gaussian_eb_qu, rng_stream
 from compsep_hpc.sky.maps import SkyMaps
 
 MEAN_PARAMS = {"beta_dust": 1.54, "temp_dust": 20.0, "beta_synch": -3.0}
@@ -194,15 +194,17 @@ def seeds_description(sky: SkyConfig) -> str:
     return f"seed {sky.seed}" + ("" if sky.foreground_seed is None else f", foreground seed {sky.foreground_seed}")
 
 
-def synthetic_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
-    """The synthetic d1s1-like sky (seeds, r and SED references of ``sky``) in the instrument's bands."""
+def synthetic_sky(sky: SkyConfig, nside: int, instrument: Instrument, *,
+                  cmb_spectra: CambSpectra | None = None) -> SkyMaps:
+    """The synthetic d1s1-like sky (seeds, r and SED references of ``sky``) in the instrument's
+    bands, its CMB drawn from ``cmb_spectra`` (None: CAMB's)."""
     dust, synch, intensity = sky_amplitudes(sky, nside)
     params = parameter_maps(nside, sky.foreground_rng_seed)
     freqs = np.asarray(instrument.frequencies, dtype=float)
     return SkyMaps(
         nside=nside,
         frequencies=freqs,
-        cmb=gaussian_cmb_qu(nside, sky.r, sky.seed),
+        cmb=gaussian_cmb_qu(nside, sky.r, sky.seed, cmb_spectra),
         foregrounds=foreground_maps(freqs, dust, synch, params, sky.nu_dust, sky.nu_synch),
         foreground_intensity=intensity,
         true_params=params,
