@@ -9,12 +9,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.partition.config import RegionsConfig
-from compsep_hpc.sky.cmb import CambSpectra
 from compsep_hpc.sky.config import SKY_MODELS, SkyConfig
 from compsep_hpc.sky.maps import SkyMaps
+
+if TYPE_CHECKING:  # sky.cmb imports healpy: not for the config readers
+    from compsep_hpc.sky.cmb import CambSpectra
 
 __all__ = ["SkyMaps", "make_sky"]
 
@@ -29,7 +33,8 @@ def make_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, regions: Reg
     if sky.model == "synthetic":
         from compsep_hpc.sky.synthetic import synthetic_sky
 
-        return synthetic_sky(sky, nside, instrument, cmb_spectra=cmb_spectra)
+        return synthetic_sky(sky, nside, instrument, mask_file=None if regions is None else regions.mask_file,
+                             cmb_spectra=cmb_spectra)
     if sky.model == "synthetic_clustered":
         from compsep_hpc.sky.clustered import clustered_sky
 
