@@ -30,7 +30,7 @@ from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 from compsep_hpc.partition.config import RegionsConfig, parse_regions
 from compsep_hpc.science.config import SpectraConfig, parse_spectra
 from compsep_hpc.separation.config import FitConfig, parse_fit
-from compsep_hpc.sky.config import SkyConfig, parse_sky
+from compsep_hpc.sky.config import SkyConfig, hashed_sky, parse_sky
 
 DEFAULT_NSIDE = 64
 
@@ -67,10 +67,12 @@ class RunConfig:
 
     def sha256(self) -> str:
         """Hash of the resolved configuration, without ``output`` (moving a run keeps its id) and
-        without the ``model`` section when it is the default model (so the runs written before the
-        section existed keep their id)."""
+        without the ``model`` section when it is the default model and without the sky's true
+        foreground keys at their defaults (sky/config.py ``hashed_sky``), so the runs written before
+        they existed keep their id."""
         d = self.to_dict()
         d.pop("output")
+        d["sky"] = hashed_sky(d["sky"])
         if self.model == DEFAULT_MODEL:
             d.pop("model")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

@@ -24,21 +24,24 @@ from compsep_hpc.science.geometry import RegionGeometry, region_geometry
 from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_configuration
 from compsep_hpc.separation.observations import RegionData, region_data, spectral_model
 from compsep_hpc.sky import SkyMaps, make_sky
-from compsep_hpc.sky.cmb import bb_templates
+from compsep_hpc.sky.cmb import CambSpectra, bb_templates, camb_spectra
 from compsep_hpc.store.records import item_record
 
 
-def run_sky(config: RunConfig) -> SkyMaps:
+def run_sky(config: RunConfig, cmb_spectra: CambSpectra | None = None) -> SkyMaps:
     """The sky of a run: its sky section at the run nside in the run's bands (the clustered sky's
-    true patches are K-means partitions of the run's regions with the sky's own seed)."""
-    return make_sky(config.sky, config.nside, config.instrument, regions=config.regions)
+    true patches are K-means partitions of the run's regions with the sky's own seed), its CMB
+    drawn from ``cmb_spectra`` (the run folder's stored copy; None: CAMB's)."""
+    return make_sky(config.sky, config.nside, config.instrument, regions=config.regions, cmb_spectra=cmb_spectra)
 
 
 class Experiment:
     """Lazily built, cached inputs of one run config, and the evaluation of its items."""
 
-    def __init__(self, config: RunConfig, templates: CmbTemplates | None = None):
+    def __init__(self, config: RunConfig, templates: CmbTemplates | None = None,
+                 cmb_spectra: CambSpectra | None = None):
         self.config = config
+        self._cmb_spectra = cmb_spectra
         self.patch_caches = {s: PatchCache(config.nside, config.grid.seed, strategy=s) for s in ("kmeans", "multires")}
         self._templates = templates
         self._pixels: dict[str, np.ndarray] = {}
@@ -51,16 +54,31 @@ class Experiment:
         """BB templates (tensor r = 1, lensing) up to 3 nside - 1 (the bandpower windows' reach);
         from CAMB unless given."""
         if self._templates is None:
-            self._templates = CmbTemplates(*bb_templates(3 * self.config.nside - 1))
+            self._templates = CmbTemplates(*bb_templates(3 * self.config.nside - 1, self._cmb_spectra))
         return self._templates
 
     @templates.setter
     def templates(self, templates: CmbTemplates) -> None:
         self._templates = templates
 
+    @property
+    def cmb_spectra(self) -> CambSpectra:
+        """The CAMB spectra the run's CMB is drawn from: the given ones (the run folder's copy),
+        else CAMB's (sky.cmb.camb_spectra, run once per process)."""
+        return camb_spectra(3 * self.config.nside - 1) if self._cmb_spectra is None else self._cmb_spectra
+
+    def use_cmb_spectra(self, cmb_spectra: CambSpectra | None) -> None:
+        """Draw the CMB from ``cmb_spectra`` (the run folder's copy; None keeps the current ones).
+        ValueError when the sky was already drawn from other spectra."""
+        if cmb_spectra is None:
+            return
+        if "sky" in self.__dict__ and not all(np.array_equal(a, b) for a, b in zip(self.cmb_spectra, cmb_spectra)):
+            raise ValueError("the sky was already drawn from other CMB spectra")
+        self._cmb_spectra = cmb_spectra
+
     @cached_property
     def sky(self) -> SkyMaps:
-        return run_sky(self.config)
+        return run_sky(self.config, self._cmb_spectra)
 
     @cached_property
     def model(self):

@@ -43,7 +43,7 @@ from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids, read_records
 from compsep_hpc.store.records import record_units
 from compsep_hpc.store.run_folder import (config_yaml, create_run_folder, load_run_folder, read_geometry,
-                                          read_templates, use_stored_cmb_spectra, write_geometry)
+                                          read_cmb_spectra, read_templates, write_geometry)
 
 EVALUATIONS_DIR = "evaluations"
 SUMMARY_FILE = "evaluation.json"
@@ -112,8 +112,7 @@ def _experiment(run_dir: Path, folder: Path, config: RunConfig, regions):
     from compsep_hpc.science.figures import CmbTemplates
 
     stored = read_templates(run_dir)
-    use_stored_cmb_spectra(run_dir)
-    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
+    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored), read_cmb_spectra(run_dir))
     for region in regions:
         geometry = read_geometry(run_dir, region)
         if geometry is None:

@@ -41,7 +41,7 @@ from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, DEFAULT_M
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import read_records
-from compsep_hpc.store.run_folder import (load_run_folder, read_geometry, read_templates, use_stored_cmb_spectra,
+from compsep_hpc.store.run_folder import (load_run_folder, read_geometry, read_cmb_spectra, read_templates,
                                           write_geometry)
 
 FIGURES = ("cmb_variance", "cmb_mse", "mean_nll", "n_parameters", "aic", "bic", *AT_BOUND, *R_COLUMNS,
@@ -75,8 +75,7 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     from compsep_hpc.science.figures import CmbTemplates
 
     stored = read_templates(run_dir)
-    use_stored_cmb_spectra(run_dir)
-    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
+    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored), read_cmb_spectra(run_dir))
     use_stored_geometries(run_dir, experiment, config.regions.names)
     rows = [record_row(r, items[r["item_id"]], experiment) for r in records]
     write_atomic(run_dir / "items.csv", items_csv(rows))

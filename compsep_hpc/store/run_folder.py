@@ -5,7 +5,7 @@ Layout of ``DIR``: ``config.yaml`` (the resolved config), ``region_grids.json`` 
 pixel count and own grid under ``grid.above_pixels``, resolved at the run's start: the work list's
 definition, grid/region_grids.py), ``run.json`` (hash, package version, creation time),
 ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run, and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
-:func:`use_stored_cmb_spectra`),
+:func:`read_cmb_spectra`),
 ``region_spectra/NAME.npz`` (each region's apodized weights, thin-region warning and MASTER
 coupling: bins, estimator, windows; computed once per run, and by ``reduce`` for the union of the
 regions, see :func:`write_geometry`),
@@ -157,22 +157,20 @@ def read_templates(run_dir: str | Path):
         return f["tensor"], f["lensing"]
 
 
-def use_stored_cmb_spectra(run_dir: str | Path) -> bool:
-    """Draw this process's CMB from the CAMB spectra stored in the run folder, when it has them
-    (folders written before they were stored fall back to CAMB): every launch, rank and reduce
-    of a run then sees the same CMB, whatever CAMB is installed, without running it. True if used."""
+def read_cmb_spectra(run_dir: str | Path):
+    """The CAMB spectra (lensed scalar, tensor; sky.cmb.camb_spectra's form) stored in the run
+    folder, or None when it has none (folders written before they were stored: CAMB then). Passed
+    as ``cmb_spectra`` to the run's Experiment, every launch, rank and reduce of a run draws the
+    same CMB, whatever CAMB is installed, without running it."""
     import numpy as np
-
-    from compsep_hpc.sky.cmb import use_camb_spectra
 
     path = Path(run_dir) / TEMPLATES_FILE
     if not path.exists():
-        return False
+        return None
     with np.load(path) as f:
         if "camb_lensed" not in f.files:
-            return False
-        use_camb_spectra(f["camb_lensed"], f["camb_tensor"])
-    return True
+            return None
+        return f["camb_lensed"], f["camb_tensor"]
 
 
 def _geometry_path(run_dir: str | Path, name: str) -> Path:
