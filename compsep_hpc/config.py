@@ -62,6 +62,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain YAML/JSON-able values."""
         d = _plain(asdict(self))
+        d["grid"] = _plain(self.grid.to_dict())  # the parameters' axes at the top level of the section
         d["model"] = _plain(self.model.to_dict())
         return d
 
@@ -114,7 +115,7 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
                           f"{model.n_components + 1} bands, it has {instrument.n_freq}")
     return RunConfig(
         name=name, nside=nside, instrument=instrument,
-        sky=parse_sky(raw), regions=parse_regions(raw), grid=parse_grid(raw), noise=parse_noise(raw),
+        sky=parse_sky(raw), regions=parse_regions(raw), grid=parse_grid(raw, model), noise=parse_noise(raw),
         fit=parse_fit(raw, model), spectra=parse_spectra(raw, nside), output=str(raw.get("output") or f"results/{name}"),
         model=model,
     )

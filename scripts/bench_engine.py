@@ -58,12 +58,14 @@ def run_case(patches: str, n_real: int, method: str, nside: int, lbfgs_max_iter:
     from compsep_hpc.grid.work import multires_baseline_nsides
 
     multires = patches == "multires"
-    counts = multires_baseline_nsides("GAL020", "default", nside) if multires else tuple(map(int, patches.split(",")))
     raw = {"name": "bench", "nside": nside, "sky": {"model": "synthetic", "seed": 0}, "regions": ["GAL020"],
            "noise": {"realizations": n_real}}
     if synch != "synch":
         raw["model"] = {"components": ["cmb", "dust", synch]}
-    raw["grid"] = {p: [k] for p, k in zip(parse_model(raw).fitted, counts)}
+    fitted = parse_model(raw).fitted
+    counts = (multires_baseline_nsides("GAL020", "default", nside, fitted) if multires
+              else tuple(map(int, patches.split(","))))
+    raw["grid"] = {p: [k] for p, k in zip(fitted, counts)}
     config = parse_config(raw)
     exp = Experiment(config)
     region = exp.region_data("GAL020")

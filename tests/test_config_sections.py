@@ -24,7 +24,7 @@ def test_omitted_sections_take_the_dataclass_defaults():
     c = parse_config(MINIMAL)
     assert c.fit == FitConfig() and c.noise == NoiseConfig() and c.sky == SkyConfig(model="synthetic")
     assert c.regions == RegionsConfig(names=("GAL020_U",))
-    assert c.grid == GridConfig(beta_dust=(1,), temp_dust=(1,), beta_synch=(1,))
+    assert c.grid == GridConfig({"beta_dust": (1,), "temp_dust": (1,), "beta_synch": (1,)})
     assert SpectraConfig().lmax is None  # resolved per run: 2 nside
     assert c.spectra == SpectraConfig(lmin=None, lmax=2 * c.nside, delta_ell=10, apod_type="C2", apod_deg=2.0, A_lens=1.0)
     assert parse_config({**MINIMAL, "nside": 16}).spectra.lmax == 32

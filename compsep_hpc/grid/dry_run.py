@@ -7,7 +7,6 @@ from __future__ import annotations
 from compsep_hpc.grid.region_grids import RegionGrid
 from compsep_hpc.grid.runtime import rank_slice
 from compsep_hpc.grid.work import WorkItem
-from compsep_hpc.model.parameters import PATCH_KEYS
 
 RULE_TEXT = {"refuse": "a K-means count above a region's pixel count refuses the run",
              "drop": "K-means counts above a region's pixel count are dropped in that region",
@@ -21,12 +20,13 @@ def _values(values: tuple[int, ...]) -> str:
     return f"{values[0]}, {values[1]}, ..., {values[-1]} ({len(values)} values)"
 
 
-def region_line(region: str, grid: RegionGrid, rule: str, bound: bool) -> str:
-    """One region's line: pixels, grid items and, per parameter, the values the rule changed."""
+def region_line(region: str, grid: RegionGrid, patch_keys: tuple[str, ...], rule: str, bound: bool) -> str:
+    """One region's line: pixels, grid items and, per parameter (``patch_keys``, the model's
+    ``K_<parameter>``), the values the rule changed."""
     at_most = "<= " if bound else ""
     target = "-> its pixel count" if bound else f"-> {grid.n_pixels}"
     changes = [f"{key} {_values(above)} " + (target if rule == "cap" else "dropped")
-               for key, above in zip(PATCH_KEYS, grid.above) if above]
+               for key, above in zip(patch_keys, grid.above) if above]
     what = "; ".join(changes) if changes else f"nothing above {grid.n_pixels}"
     return (f"  {region:<9} {at_most}{grid.n_pixels} pixels, {at_most}{grid.n_configurations()} grid items: "
             f"{what}")
@@ -56,7 +56,8 @@ def dry_run_text(config, grids: dict[str, RegionGrid], grids_unknown: str | None
         lines.append(f"grid.above_pixels: {g.above_pixels} ({RULE_TEXT[g.above_pixels]})")
     else:
         lines.append("grid.strategy: multires (patch nsides, not counts: grid.above_pixels does not apply)")
-    lines += [region_line(region, grid, g.above_pixels, bool(grids_unknown)) for region, grid in grids.items()]
+    lines += [region_line(region, grid, config.model.patch_keys, g.above_pixels, bool(grids_unknown))
+              for region, grid in grids.items()]
     n_baselines = sum(bool(it.preset) for it in items)
     if g.multires_baseline:
         lines.append(f"multires baselines {', '.join(g.multires_baseline)}: {n_baselines} items "

@@ -134,7 +134,7 @@ class Experiment:
         Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
         a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
         c, g = self.config, self.config.grid
-        if g.strategy == "multires" and max(max(g.beta_dust), max(g.temp_dust), max(g.beta_synch)) > c.nside:
+        if g.strategy == "multires" and max(max(axis) for axis in g.axes) > c.nside:
             raise ConfigError(f"a multires patch nside exceeds the run nside {c.nside}")
         grids = {}
         for region in c.regions.names:
@@ -168,8 +168,9 @@ class Experiment:
         return {region: resolve_region_grid(c.grid, region, derived_band_pixels(region.split("_")[0], c.nside), c.nside)
                 for region in c.regions.names}
 
-    def labels(self, region: str, grid_values: tuple[int, int, int], strategy: str = "kmeans") -> np.ndarray:
-        """Patch labels ``(3, n_pix)`` of the three parameters on the region."""
+    def labels(self, region: str, grid_values: tuple[int, ...], strategy: str = "kmeans") -> np.ndarray:
+        """Patch labels ``(n_fitted, n_pix)`` of the fitted parameters on the region (``grid_values``:
+        one patch count or nside per fitted parameter, ``config.model.fitted`` order)."""
         pixels = self.pixels(region)
         cache = self.patch_caches[strategy]
         return np.stack([cache.labels(region, pixels, k) for k in grid_values])

@@ -196,7 +196,7 @@ def test_the_truth_has_its_own_kmeans_seed_by_default():
     from compsep_hpc.grid.experiment import Experiment
     from compsep_hpc.sky.config import SkyConfig
 
-    assert SkyConfig(model="synthetic_clustered").truth_kmeans_seed != GridConfig((1,), (1,), (1,)).seed
+    assert SkyConfig(model="synthetic_clustered").truth_kmeans_seed != GridConfig({}).seed
     raw = {"model": "synthetic_clustered", "seed": 1, "true_patches": TRUE_K}
     for truth_seed, inside in ((None, False), (0, True)):
         sky_section = raw if truth_seed is None else {**raw, "truth_kmeans_seed": truth_seed}
