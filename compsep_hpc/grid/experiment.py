@@ -206,4 +206,4 @@ class Experiment:
         start = time.perf_counter()
         result = self.evaluate(item, keep_maps=True)
         figures = self.figures(item, result)
-        return item_record(item, result, figures, time.perf_counter() - start, __version__)
+        return item_record(item, result, figures, time.perf_counter() - start, __version__, self.config.model)

@@ -148,7 +148,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
             print(f"compsep-hpc: note: {note}", file=sys.stderr, flush=True)
     writer = CheckpointWriter(run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id,
                               config_sha256=config.sha256(), config_yaml=config_yaml(config),
-                              package_version=__version__, units=record_units())
+                              package_version=__version__, units=record_units(config.model))
     try:
         return _run_items(experiment, todo[lo:hi], writer, stop, log, (rank, n_ranks))
     finally:
