@@ -23,7 +23,7 @@ import yaml
 
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
-from compsep_hpc.errors import RunFolderError
+from compsep_hpc.errors import ConfigError, RunFolderError
 from compsep_hpc.provenance import code_version
 from compsep_hpc.store.atomic import atomic_path, write_atomic
 
@@ -109,7 +109,10 @@ def load_run_folder(run_dir: str | Path) -> tuple[RunConfig, dict]:
         meta = json.loads((run_dir / META_FILE).read_text())
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise RunFolderError(f"{run_dir} is not a compsep-hpc run folder (no readable {CONFIG_FILE}/{META_FILE})") from exc
-    config = parse_config(raw, str(run_dir / CONFIG_FILE))
+    try:
+        config = parse_config(raw, str(run_dir / CONFIG_FILE))
+    except ConfigError as exc:  # e.g. a component or parameter this version does not know
+        raise ConfigError(f"{run_dir / CONFIG_FILE}: {exc}") from exc
     if config.sha256() != meta.get("config_sha256"):
         raise RunFolderError(f"{run_dir}: config.yaml does not match the hash in {META_FILE}")
     return config, meta

@@ -423,3 +423,37 @@ def test_items_csv_reads_back_typed(full_run):
     assert (r4["region"], r4["K_beta_dust"], r4["n_unconverged"]) == ("GAL020_U", 4, 1)
     assert r4["cmb_variance"] == 0.5 and r4["systematic_converged"] is True
     assert np.isnan(next(r for r in rows if r["item_id"] == 10)["cmb_variance"])
+
+
+def test_a_folder_written_before_the_model_section_still_reads(full_run, tmp_path):
+    """An old run folder: config.yaml without ``model`` (the default model), records of the three
+    parameters. Its hash is unchanged, so status and reduce read it as before."""
+    import yaml
+
+    folder = tmp_path / "old"
+    shutil.copytree(full_run[0], folder)
+    raw = yaml.safe_load((folder / "config.yaml").read_text())
+    del raw["model"]
+    (folder / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert "items done: 11 / 12" in run_status(folder)
+    sel = reduce_run(folder, plots=False)
+    assert sel["regions"] == full_run[1]["regions"]
+    assert (folder / "items.csv").read_text() == (full_run[0] / "items.csv").read_text()
+
+
+def test_a_folder_of_a_component_this_version_does_not_know_is_refused(full_run, tmp_path, capsys):
+    import yaml
+
+    from compsep_hpc.cli import main
+
+    folder = tmp_path / "future"
+    shutil.copytree(full_run[0], folder)
+    raw = yaml.safe_load((folder / "config.yaml").read_text())
+    raw["model"]["components"].append({"name": "free_free", "nu_ref": 30.0})
+    (folder / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for command in ("status", "reduce"):
+        assert main([command, str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines() == [err.strip()]
+        assert err.startswith(f"compsep-hpc: error: {folder / 'config.yaml'}: ")
+        assert "unknown component 'free_free'" in err
