@@ -83,6 +83,13 @@ def test_no_import_cycle():
             visit(module, [module])
 
 
+def test_only_the_synthetic_skies_read_the_default_models_parameter_list():
+    """Everything but sky/ (whose synthetic skies draw these three parameters' true values) takes
+    its parameters from the run's model, ``config.model``."""
+    readers = {module for module, targets in _imports().items() if "model.parameters" in targets}
+    assert {m for m in readers if not m.startswith("sky.")} == set(), readers
+
+
 def _heavy_modules_after(code: str) -> list[str]:
     probe = code + "\nimport sys\nprint(sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'jaxlib', 'optax', 'healpy', 'jax_healpy', 'matplotlib', 'mpi4py'}))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
@@ -96,7 +103,8 @@ from compsep_hpc.config import parse_config
 from compsep_hpc.store.run_folder import create_run_folder
 from compsep_hpc import cli
 config = parse_config({{"nside": 8, "sky": {{"model": "synthetic"}}, "regions": ["GAL060_U"],
-                        "grid": {{"beta_dust": [1], "temp_dust": [1], "beta_synch": [1]}}}})
+                        "model": {{"components": ["cmb", "dust", "curved_synch"]}},
+                        "grid": {{"beta_dust": [1], "temp_dust": [1], "beta_synch": [1], "curv_synch": [1]}}}})
 create_run_folder(config, {str(run_dir)!r})
 assert cli.main(["status", {str(run_dir)!r}, "--json"]) == 0
 assert cli.main(["status", {str(run_dir)!r}]) == 0
