@@ -1,5 +1,5 @@
 """The package reads bottom-up: no import runs back up the pipeline, no import cycle, and the
-light entry points (status, config) never import JAX."""
+light entry points (status, check, config) never import JAX."""
 
 from __future__ import annotations
 
@@ -96,16 +96,20 @@ def _heavy_modules_after(code: str) -> list[str]:
     return ast.literal_eval(out.stdout.strip().splitlines()[-1])
 
 
-def test_status_and_config_never_import_jax(tmp_path):
+def test_status_check_and_config_never_import_jax(tmp_path):
     run_dir = tmp_path / "run"
     code = f"""
-from compsep_hpc.config import parse_config
+import yaml
+from compsep_hpc.config import load_config
 from compsep_hpc.store.run_folder import create_run_folder
 from compsep_hpc import cli
-config = parse_config({{"nside": 8, "sky": {{"model": "synthetic"}}, "regions": ["GAL060_U"],
-                        "model": {{"components": ["cmb", "dust", "curved_synch"]}},
-                        "grid": {{"beta_dust": [1], "temp_dust": [1], "beta_synch": [1], "curv_synch": [1]}}}})
-create_run_folder(config, {str(run_dir)!r})
+raw = {{"nside": 8, "sky": {{"model": "synthetic"}}, "regions": ["GAL060_U"],
+        "model": {{"components": ["cmb", "dust", "curved_synch"]}},
+        "grid": {{"beta_dust": [1], "temp_dust": [1], "beta_synch": [1], "curv_synch": [1]}}, "output": {str(run_dir)!r}}}
+open({str(tmp_path / "config.yaml")!r}, "w").write(yaml.safe_dump(raw))
+assert cli.main(["check", {str(tmp_path / "config.yaml")!r}]) == 0  # a new run folder
+create_run_folder(load_config({str(tmp_path / "config.yaml")!r}), {str(run_dir)!r})
+assert cli.main(["check", {str(tmp_path / "config.yaml")!r}]) == 0  # this config's run folder
 assert cli.main(["status", {str(run_dir)!r}, "--json"]) == 0
 assert cli.main(["status", {str(run_dir)!r}]) == 0
 """

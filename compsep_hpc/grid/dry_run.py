@@ -32,10 +32,13 @@ def region_line(region: str, grid: RegionGrid, patch_keys: tuple[str, ...], rule
             f"{what}")
 
 
-def _split_lines(items: list[WorkItem], done: list[int], n_ranks: int) -> list[str]:
-    """Items done and each rank's share of what is left."""
+def _split_lines(items: list[WorkItem], done: list[int], n_ranks: int | None) -> list[str]:
+    """Items done and each rank's share of what is left (no share when ``n_ranks`` is None)."""
     todo = [it for it in items if it.item_id not in set(done)]
-    lines = [f"{len(items)} items in the work list, {len(done)} done, {len(todo)} to do on {n_ranks} rank(s)"]
+    counts = f"{len(items)} items in the work list, {len(done)} done, {len(todo)} to do"
+    if n_ranks is None:
+        return [counts]
+    lines = [f"{counts} on {n_ranks} rank(s)"]
     for r in range(n_ranks):
         a, b = rank_slice(len(todo), r, n_ranks)
         ids = f"items {todo[a].item_id}..{todo[b - 1].item_id}" if b > a else "nothing"
@@ -44,9 +47,10 @@ def _split_lines(items: list[WorkItem], done: list[int], n_ranks: int) -> list[s
 
 
 def dry_run_text(config, grids: dict[str, RegionGrid], grids_unknown: str | None, items: list[WorkItem],
-                 done: list[int], n_ranks: int) -> str:
-    """The dry run's report. ``grids_unknown``: why the regions' pixels cannot be known yet
-    (``grids`` are then bounds from the bands' pixel counts, and no rank split is given)."""
+                 done: list[int], n_ranks: int | None) -> str:
+    """The dry run's report (also ``compsep-hpc check``'s). ``grids_unknown``: why the regions'
+    pixels cannot be known yet (``grids`` are then bounds from the bands' pixel counts, and no rank
+    split is given); ``n_ranks`` None: no rank split either."""
     g = config.grid
     lines = []
     if grids_unknown:

@@ -15,10 +15,10 @@ import numpy as np
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.grid.region_grids import RegionGrid, resolve_region_grid
+from compsep_hpc.grid.region_grids import RegionGrid, resolve_region_grids
 from compsep_hpc.grid.work import WorkItem
 from compsep_hpc.partition.patches import PatchCache
-from compsep_hpc.partition.regions import derived_band_pixels, region_mask, region_pixels
+from compsep_hpc.partition.regions import region_mask, region_pixels
 from compsep_hpc.science.figures import CmbTemplates, item_figures
 from compsep_hpc.science.geometry import RegionGeometry, region_geometry
 from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_configuration
@@ -129,20 +129,12 @@ class Experiment:
         return self._data[region]
 
     def region_grids(self) -> dict[str, RegionGrid]:
-        """Each region's own grid under ``grid.above_pixels`` (grid/region_grids.py).
+        """Each region's grid under ``grid.above_pixels`` (grid/region_grids.py), from the regions'
+        pixels (the sky's, without a mask file).
 
         Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
         a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
-        c, g = self.config, self.config.grid
-        if g.strategy == "multires" and max(max(axis) for axis in g.axes) > c.nside:
-            raise ConfigError(f"a multires patch nside exceeds the run nside {c.nside}")
-        grids = {}
-        for region in c.regions.names:
-            n_pix = len(self.pixels(region))
-            if n_pix == 0:
-                raise ConfigError(f"region {region} has no pixel at nside {c.nside}")
-            grids[region] = resolve_region_grid(g, region, n_pix, c.nside)
-        return grids
+        return resolve_region_grids(self.config, lambda region: len(self.pixels(region)))
 
     def pixels_need_missing_templates(self) -> str | None:
         """Why the regions' pixels cannot be computed now, or None when they can: a pysm sky
@@ -151,7 +143,7 @@ class Experiment:
         c = self.config
         if c.sky.model != "pysm" or c.regions.mask_file is not None:
             return None
-        from compsep_hpc.sky.pysm_sky import check_templates, preset_components
+        from compsep_hpc.sky.pysm_templates import check_templates, preset_components
 
         components = preset_components(c.sky.preset)  # a bad preset is refused here, templates or not
         try:
@@ -159,14 +151,6 @@ class Experiment:
         except ConfigError as exc:
             return str(exc)
         return None
-
-    def region_grid_bounds(self) -> dict[str, RegionGrid]:
-        """Each region's grid resolved against its band's pixel count (derived masks, no sky
-        needed), an upper bound of its own: what a dry run can say without the sky. A value above
-        the band is above the region too, so ``refuse`` still refuses it here."""
-        c = self.config
-        return {region: resolve_region_grid(c.grid, region, derived_band_pixels(region.split("_")[0], c.nside), c.nside)
-                for region in c.regions.names}
 
     def labels(self, region: str, grid_values: tuple[int, ...], strategy: str = "kmeans") -> np.ndarray:
         """Patch labels ``(n_fitted, n_pix)`` of the fitted parameters on the region (``grid_values``:

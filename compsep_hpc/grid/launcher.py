@@ -25,7 +25,7 @@ from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
 from compsep_hpc.grid.dry_run import print_dry_run
 from compsep_hpc.grid.experiment import Experiment
-from compsep_hpc.grid.region_grids import RegionGrid, check_same_grids, region_grids_json
+from compsep_hpc.grid.region_grids import RegionGrid, check_same_grids, region_grid_bounds, region_grids_json
 from compsep_hpc.grid.runtime import (
     StopFlag,
     check_launch,
@@ -68,7 +68,7 @@ def _progress(rank: int, n_ranks: int, done: int, total: int, start: float, item
 class Preparation(NamedTuple):
     """Rank 0's set-up, broadcast to every rank: the ids already done, the launch id, the regions'
     grids (the work list's definition) and, for a dry run that cannot build the regions, why
-    (``grids`` are then upper bounds, see Experiment.region_grid_bounds)."""
+    (``grids`` are then upper bounds, see region_grids.region_grid_bounds)."""
 
     done: list[int]
     launch_id: str
@@ -90,7 +90,7 @@ def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: 
     if exists:
         experiment.use_cmb_spectra(read_cmb_spectra(run_dir))
     unknown = experiment.pixels_need_missing_templates() if dry_run else None
-    grids = experiment.region_grid_bounds() if unknown else experiment.region_grids()
+    grids = region_grid_bounds(config) if unknown else experiment.region_grids()
     if exists and not unknown:
         _check_stored_grids(config, run_dir, grids)
     done = completed_item_ids(run_dir) if exists else set()

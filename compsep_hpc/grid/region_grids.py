@@ -20,11 +20,12 @@ that copy, so item ids never change. No JAX and no healpy here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from compsep_hpc.errors import ConfigError, RunFolderError
 from compsep_hpc.grid.config import GridConfig
+from compsep_hpc.partition.bands import derived_band_pixels
 
 
 class RegionGrid(NamedTuple):
@@ -69,6 +70,31 @@ def resolve_region_grid(grid: GridConfig, region: str, n_pixels: int, nside: int
     where = f"region {region} at nside {nside}"
     out = tuple(_apply(vals, n_pixels, grid.above_pixels, f"K_{p}", where) for p, vals in grid.values.items())
     return RegionGrid(n_pixels, out, tuple(tuple(v for v in vals if v > n_pixels) for vals in grid.axes))
+
+
+def resolve_region_grids(config, pixel_count: Callable[[str], int]) -> dict[str, RegionGrid]:
+    """Each region's grid of a RunConfig under ``grid.above_pixels``, ``pixel_count(region)`` its
+    pixel count (the exact one, or an upper bound).
+
+    Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
+    a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
+    g = config.grid
+    if g.strategy == "multires" and max(max(axis) for axis in g.axes) > config.nside:
+        raise ConfigError(f"a multires patch nside exceeds the run nside {config.nside}")
+    grids = {}
+    for region in config.regions.names:
+        n_pix = pixel_count(region)
+        if n_pix == 0:
+            raise ConfigError(f"region {region} has no pixel at nside {config.nside}")
+        grids[region] = resolve_region_grid(g, region, n_pix, config.nside)
+    return grids
+
+
+def region_grid_bounds(config) -> dict[str, RegionGrid]:
+    """Each region's grid resolved against its band's pixel count in the derived masks (no sky
+    needed), an upper bound of its own: what can be said before the sky is built. A value above
+    the band is above the region too, so ``refuse`` still refuses it here."""
+    return resolve_region_grids(config, lambda region: derived_band_pixels(region.split("_")[0], config.nside))
 
 
 def region_grids_json(grid: GridConfig, grids: Mapping[str, RegionGrid]) -> dict[str, Any]:
