@@ -31,6 +31,7 @@ for the same patches and realizations. L-BFGS runs with ``max_iter`` raised to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -70,7 +71,7 @@ def run_case(patches: str, n_real: int, method: str, nside: int, lbfgs_max_iter:
     exp = Experiment(config)
     region = exp.region_data("GAL020")
     labels = exp.labels("GAL020", counts, "multires" if multires else "kmeans")
-    fit = FitConfig(method=method, max_iter=lbfgs_max_iter if method == "lbfgs" else FitConfig.max_iter)
+    fit = dataclasses.replace(config.fit, method=method, max_iter=lbfgs_max_iter if method == "lbfgs" else FitConfig.max_iter)
     t0 = time.perf_counter()
     evaluate_configuration(region, labels, exp.model, fit, keep_maps=False)
     first = time.perf_counter() - t0
