@@ -16,7 +16,7 @@ from compsep_hpc.model.components.dust import (  # noqa: F401
     dust_temperature_factor,
 )
 from compsep_hpc.model.components.synchrotron import DEFAULT_NU_SYNCH, synch_sed  # noqa: F401
-from compsep_hpc.model.units import GHZ, H_PLANCK, K_BOLTZMANN, T_CMB, kcmb_per_krj  # noqa: F401
+from compsep_hpc.model.units import kcmb_per_krj  # noqa: F401
 
 
 def cmb_sed(nu: ArrayLike) -> jnp.ndarray:

@@ -14,7 +14,6 @@ import pytest
 
 from compsep_hpc.model.config import parse_model
 from compsep_hpc.model.instrument import LITEBIRD
-from compsep_hpc.model.sky_model import DEFAULT_MODEL
 from compsep_hpc.separation import model_terms, term_derivatives
 from compsep_hpc.separation.config import FitConfig, model_bounds, model_start
 from compsep_hpc.separation.evaluate import evaluate_configuration
