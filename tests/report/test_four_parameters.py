@@ -93,3 +93,26 @@ def test_the_grid_plot_has_one_curve_per_combination_of_the_other_parameters(tmp
     for name, subset in (("four.png", counts), ("one.png", {"K_beta_dust": counts["K_beta_dust"]})):
         path = plot_grid(tmp_path / name, subset, y, -y, np.zeros(6, bool), 2, title="t")
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fitted_model_table_reports_each_fitted_parameter_per_region(four_run, capsys):
+    """scripts/fitted_model_table.py (the README's curved-synchrotron table): one row per region
+    of the chosen item, the sky's true foregrounds, the fitted model and curv_synch's mean +- std."""
+    import importlib.util
+    from pathlib import Path
+
+    from compsep_hpc.store.checkpoint import read_records
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "fitted_model_table.py"
+    spec = importlib.util.spec_from_file_location("fitted_model_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    _, folder = four_run
+    assert table.main([str(folder), "--item", "K_beta_dust=2,K_curv_synch=1", "--parameters", "curv_synch"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| GAL060_U")]
+    record = next(r for r in read_records(folder) if (r["K_beta_dust"], r["K_curv_synch"]) == (2, 1))
+    mean, std = record["curv_synch_mean"][0], record["curv_synch_std"][0]
+    assert len(rows) == 1 and "| dust + synch | cmb + dust + curved_synch |" in rows[0]
+    assert f"{mean:+.4f} ± {std:.4f}; noiseless {record['systematic_curv_synch'][0]:+.4f}" in rows[0]
+    assert table.main([str(folder), "--parameters", "curv_synch"]) == 2  # three items in GAL060_U: ambiguous
+    assert "several items in GAL060_U" in capsys.readouterr().err
