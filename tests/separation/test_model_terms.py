@@ -1,5 +1,6 @@
 """Any sky model's NLL terms (compsep_hpc.separation.model_terms): the default model's terms and
-derivatives equal the closed form; another model's derivatives match finite differences; the
+derivatives equal the closed form; another model's derivatives match finite differences and
+``jax.hessian`` of its terms; the
 Newton fit of a four-parameter model reaches a tight L-BFGS optimum; each built-in component is
 recovered exactly from noiseless data, in both likelihood forms."""
 
@@ -66,6 +67,26 @@ def test_derivatives_match_finite_differences(section):
         np.testing.assert_allclose(hess[:, :, i], (up[1] - down[1]) / (2 * step[:, i:i + 1]), rtol=1e-5,
                                    atol=1e-6 * np.abs(hess).max())
     np.testing.assert_allclose(hess, jnp.swapaxes(hess, 1, 2), rtol=1e-12, atol=1e-12 * np.abs(hess).max())
+
+
+@pytest.mark.parametrize("section", [CURVED, {"components": ["cmb", "dust", "synch", "ame"]}])
+@pytest.mark.parametrize("form", ["compressed", "pixel"])
+def test_term_derivatives_equal_jax_hessian_of_the_term(section, form):
+    """Each term's gradient and Hessian against ``jax.grad`` / ``jax.hessian`` of the total NLL,
+    whose Hessian is block-diagonal over terms (term i's block at [i, :, i, :])."""
+    model = _model(section)
+    theta, pixels, moments = _terms(model, n=4)
+    term_nll, derivatives, data = {
+        "compressed": (model_terms.compressed_term_nll, model_terms.compressed_term_derivatives, moments),
+        "pixel": (model_terms.pixel_term_nll, model_terms.pixel_term_derivatives, pixels)}[form]
+    values, grads, hess = derivatives(theta, data, model)
+    total = lambda t: jnp.sum(term_nll(t, data, model))  # noqa: E731
+    full = jax.hessian(total)(theta)
+    n = theta.shape[0]
+    np.testing.assert_allclose(values, term_nll(theta, data, model), rtol=1e-12)
+    np.testing.assert_allclose(grads, jax.grad(total)(theta), rtol=1e-10, atol=1e-12 * np.abs(grads).max())
+    np.testing.assert_allclose(hess, full[jnp.arange(n), :, jnp.arange(n), :], rtol=1e-10,
+                               atol=1e-12 * np.abs(hess).max())
 
 
 def _noiseless_region(model, labels, seed=1, amplitude=100.0):
