@@ -50,8 +50,9 @@ def test_the_demo_config_resolves_as_pinned():
     apod_type, A_lens, a fixed apod_deg default and a per-region lmin (the bandpower estimator).
     Moved again (was 7d32d841e904) by issue 13: the grid section gained above_pixels,
     multires_baseline became a list of presets, and the sky section gained foreground_seed,
-    truth_kmeans_seed (1, no longer grid.seed) and patch_spread."""
-    assert load_config(REPO / "configs" / "demo.yaml").sha256().startswith("0c6ebc7181b2")
+    truth_kmeans_seed (1, no longer grid.seed) and patch_spread. Moved again (was 0c6ebc7181b2) by
+    issue 26: the spectra section gained estimator (master | pure_b)."""
+    assert load_config(REPO / "configs" / "demo.yaml").sha256().startswith("b14f4544cbf9")
 
 
 @pytest.mark.parametrize("bad", [0, 3, 12, -4, True, 2.0, "8"])
