@@ -1,4 +1,4 @@
-"""Command line: ``compsep-hpc run | status | reduce | evaluate | simulate``.
+"""Command line: ``compsep-hpc run | check | status | reduce | evaluate | simulate``.
 
 Errors of the package (bad config, wrong run folder, ...) print one line on stderr and exit 2.
 """
@@ -16,6 +16,8 @@ from compsep_hpc.precision import enable_float64
 from compsep_hpc.report.selection import CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS
 
 DEFAULT_CONFIG = "demo.yaml"
+COMMANDS_WITHOUT_JAX = ("check", "status")
+"""Commands that read configs and records only: they never import JAX (tests/test_layers.py)."""
 
 
 def default_config_path() -> Path:
@@ -32,6 +34,15 @@ def _run(args) -> int:
     done = launch(config, output, dry_run=args.dry_run)
     if not args.dry_run:
         print(f"rank finished {len(done)} item(s); results in {output}", file=sys.stderr)
+    return 0
+
+
+def _check(args) -> int:
+    from compsep_hpc.config import load_config
+    from compsep_hpc.grid.check import check_text
+
+    config = load_config(args.config or default_config_path(), args.set)
+    print(check_text(config, args.output or config.output))
     return 0
 
 
@@ -86,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the work split and write nothing")
     _add_set(run)
     run.set_defaults(func=_run)
+    check = sub.add_parser("check", help="check a config and its run folder without building the sky (no JAX): "
+                                         "what slurm/submit.sh runs before queueing")
+    check.add_argument("config", nargs="?", help="YAML run config (default: the embedded demo config)")
+    check.add_argument("--output", help="run folder (default: the config's output, results/<name>)")
+    _add_set(check)
+    check.set_defaults(func=_check)
     status = sub.add_parser("status", help="progress of a run folder")
     status.add_argument("run_dir")
     status.add_argument("--json", action="store_true", help="print the status as JSON (for scripts)")
@@ -117,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "status":  # status reads records only and never imports JAX
+    if args.command not in COMMANDS_WITHOUT_JAX:
         enable_float64()
     try:
         return args.func(args)

@@ -24,11 +24,13 @@ import yaml
 from compsep_hpc.config_fields import check_nside, default, field_names, int_value, section
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.grid.config import GridConfig, parse_grid
+from compsep_hpc.model.config import parse_model
 from compsep_hpc.model.instrument import Instrument, instrument_from_config
+from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 from compsep_hpc.partition.config import RegionsConfig, parse_regions
 from compsep_hpc.science.config import SpectraConfig, parse_spectra
 from compsep_hpc.separation.config import FitConfig, parse_fit
-from compsep_hpc.sky.config import SkyConfig, parse_sky
+from compsep_hpc.sky.config import SkyConfig, hashed_sky, parse_sky
 
 DEFAULT_NSIDE = 64
 
@@ -55,15 +57,28 @@ class RunConfig:
     fit: FitConfig
     spectra: SpectraConfig
     output: str
+    model: SkyModel = DEFAULT_MODEL
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain YAML/JSON-able values."""
-        return _plain(asdict(self))
+        d = _plain(asdict(self))
+        d["grid"] = _plain(self.grid.to_dict())  # the parameters' axes at the top level of the section
+        d["model"] = _plain(self.model.to_dict())
+        return d
 
     def sha256(self) -> str:
-        """Hash of the resolved configuration, without ``output`` (moving a run keeps its id)."""
+        """Hash of the resolved configuration, without ``output`` (moving a run keeps its id) and
+        without the ``model`` section when it is the default model and without the sky's true
+        foreground keys at their defaults (sky/config.py ``hashed_sky``) and without
+        ``spectra.estimator`` when it is ``master`` (the only estimator before the key), so the
+        runs written before they existed keep their id."""
         d = self.to_dict()
         d.pop("output")
+        d["sky"] = hashed_sky(d["sky"])
+        if self.model == DEFAULT_MODEL:
+            d.pop("model")
+        if d["spectra"]["estimator"] == "master":
+            d["spectra"].pop("estimator")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
@@ -96,10 +111,16 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
         raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
     name = str(raw.get("name") or Path(source).stem)
     nside = check_nside(raw.get("nside", DEFAULT_NSIDE))
+    model = parse_model(raw)
+    instrument = instrument_from_config(raw.get("instrument"))
+    if instrument.n_freq <= model.n_components:
+        raise ConfigError(f"instrument {instrument.name!r}: {model.n_components} components need at least "
+                          f"{model.n_components + 1} bands, it has {instrument.n_freq}")
     return RunConfig(
-        name=name, nside=nside, instrument=instrument_from_config(raw.get("instrument")),
-        sky=parse_sky(raw), regions=parse_regions(raw), grid=parse_grid(raw), noise=parse_noise(raw),
-        fit=parse_fit(raw), spectra=parse_spectra(raw, nside), output=str(raw.get("output") or f"results/{name}"),
+        name=name, nside=nside, instrument=instrument,
+        sky=parse_sky(raw), regions=parse_regions(raw), grid=parse_grid(raw, model), noise=parse_noise(raw),
+        fit=parse_fit(raw, model), spectra=parse_spectra(raw, nside), output=str(raw.get("output") or f"results/{name}"),
+        model=model,
     )
 
 

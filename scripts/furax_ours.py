@@ -26,6 +26,10 @@ import numpy as np
 from compsep_hpc.config import RunConfig, parse_config
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.model.parameters import PARAMETERS
+from compsep_hpc.model.components.cmb import CMB
+from compsep_hpc.model.components.dust import ModifiedBlackBody
+from compsep_hpc.model.components.synchrotron import PowerLawSynchrotron
+from compsep_hpc.model.sky_model import SkyModel
 from compsep_hpc.separation.evaluate import choose_likelihood, fit_problem, fit_realizations, fit_settings
 from compsep_hpc.separation.likelihood import pixel_data, pixel_nll
 from compsep_hpc.separation.observations import spectral_model
@@ -53,7 +57,12 @@ def config_of(problem: dict) -> RunConfig:
 def model_of(problem: dict):
     """compsep-hpc's likelihood model of the problem, with furax-cs's SED references."""
     c = config_of(problem)
-    return spectral_model(c.instrument, c.nside, float(problem["nu_dust"]), float(problem["nu_synch"]))
+    return spectral_model(c.instrument, c.nside, references_model(float(problem["nu_dust"]), float(problem["nu_synch"])))
+
+
+def references_model(nu_dust: float, nu_synch: float) -> SkyModel:
+    """The default model with the dust and synchrotron SEDs normalised at ``nu_dust``, ``nu_synch`` GHz."""
+    return SkyModel((CMB(), ModifiedBlackBody(nu_ref=nu_dust), PowerLawSynchrotron(nu_ref=nu_synch)))
 
 
 def build_problem(nside: int, region: str, patches, n_real: int, furax_max_iter: int) -> dict:
@@ -63,7 +72,7 @@ def build_problem(nside: int, region: str, patches, n_real: int, furax_max_iter:
     config = parse_config(raw)
     exp = Experiment(config)
     fit = config.fit
-    model = spectral_model(config.instrument, nside, FURAX_NU_DUST, FURAX_NU_SYNCH)
+    model = spectral_model(config.instrument, nside, references_model(FURAX_NU_DUST, FURAX_NU_SYNCH))
     return {
         "config": np.array(json.dumps(raw)),
         "data": np.asarray(exp.region_data(region).data, dtype=np.float64),
@@ -87,7 +96,7 @@ def ours_worker(npz: str, n_real: int, out_path: str) -> None:
     parameters to ``out_path`` and prints one JSON line."""
     inp = dict(np.load(npz))
     model, fit, labels = model_of(inp), config_of(inp).fit, inp["labels"]
-    problem, layout, n_cells = fit_problem(labels, fit)
+    problem, layout, n_cells = fit_problem(labels, fit, PARAMETERS)
     form = choose_likelihood(labels.shape[1], n_cells, len(inp["nu"]), fit.likelihood, fit.method)
     fit_all = jax.jit(lambda data: fit_realizations(data, problem, model, likelihood=form, **fit_settings(fit)))
 
@@ -98,7 +107,7 @@ def ours_worker(npz: str, n_real: int, out_path: str) -> None:
     t0 = time.perf_counter()
     result = jax.block_until_ready(compiled(data))
     run_s = time.perf_counter() - t0
-    np.savez(out_path, **split(np.asarray(result.params), layout))
+    np.savez(out_path, **split(np.asarray(result.params), layout, PARAMETERS))
     print(json.dumps({
         "n_real": n_real, "likelihood": form, "n_cells": n_cells, "compile_s": compile_s, "run_s": run_s,
         "iterations": np.asarray(result.iterations).tolist(), "converged": np.asarray(result.converged).tolist(),

@@ -28,7 +28,8 @@ from compsep_hpc.report.items_table import read_items_csv
 from compsep_hpc.report.selection import CRITERIA, DEFAULT_MAX_R_BIAS, candidates, pick
 from truth_recovery import truth_rank  # scripts/, beside this script
 
-PARAMS = ("beta_dust", "temp_dust", "beta_synch")
+PARAMS = ("beta_dust", "temp_dust", "beta_synch")  # the paper's model (the default): its tables' columns
+PATCH_KEYS = tuple(f"K_{p}" for p in PARAMS)
 
 
 def _g(x, digits: int = 3) -> str:
@@ -194,7 +195,7 @@ def validation_table(rows: dict[int, dict], true: tuple[int, int, int], max_r_bi
         if rule.needs_r and not all("r_upper" in r for r in items):
             continue
         best = pick(items, key, max_r_bias)
-        rank = truth_rank(items, key, true, max_r_bias)
+        rank = truth_rank(items, key, true, max_r_bias, PATCH_KEYS)
         n_eligible = len(candidates(items, key, max_r_bias))
         lines.append(f"| {key} | {rule.figure} | "
                      f"{'-' if best is None else (best['K_beta_dust'], best['K_temp_dust'], best['K_beta_synch'])} | "

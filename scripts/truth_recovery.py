@@ -90,13 +90,15 @@ def truth_in_model_family(config) -> list[bool]:
             for t, f in zip(truth, fitted)]
 
 
-def truth_rank(rows: list[dict], criterion: str, truth: tuple[int, int, int], max_r_bias: float) -> int | None:
-    """1-based rank of the true counts among the rows ``criterion`` scores; None when not eligible."""
+def truth_rank(rows: list[dict], criterion: str, truth: tuple[int, ...], max_r_bias: float,
+               patch_keys: tuple[str, ...]) -> int | None:
+    """1-based rank of the true counts (``patch_keys`` order) among the rows ``criterion`` scores;
+    None when not eligible."""
     from compsep_hpc.report.selection import CRITERIA, candidates
 
     figure = CRITERIA[criterion].figure
     scored = sorted(candidates(rows, criterion, max_r_bias), key=lambda r: (r[figure], r["item_id"]))
-    keys = [(r["K_beta_dust"], r["K_temp_dust"], r["K_beta_synch"]) for r in scored]
+    keys = [tuple(r[k] for k in patch_keys) for r in scored]
     return keys.index(truth) + 1 if truth in keys else None
 
 
@@ -104,7 +106,6 @@ def run_cell(args: argparse.Namespace, spread: float, realizations: int) -> dict
     """Run, reduce and score one cell; returns its line of the table."""
     from compsep_hpc.config import parse_config
     from compsep_hpc.grid.launcher import launch
-    from compsep_hpc.model.parameters import PATCH_KEYS
     from compsep_hpc.report.items_table import read_items_csv
     from compsep_hpc.report.reduce import reduce_run
     from compsep_hpc.report.selection import pick
@@ -116,13 +117,16 @@ def run_cell(args: argparse.Namespace, spread: float, realizations: int) -> dict
     selection = reduce_run(folder, plots=False)
     rows = [r for r in read_items_csv(folder / "items.csv") if r["strategy"] == "kmeans"]
     truth = tuple(args.true)
+    patch_keys = config.model.patch_keys
     results = {}
     for column, (criterion, cap) in columns(args).items():
         picked = pick(rows, criterion, cap)  # the package's rule, on the rows reduce wrote
-        k = None if picked is None else tuple(picked[key] for key in PATCH_KEYS)
-        if cap == selection["max_r_bias"] and k != _pick_of(selection, args.region, criterion):
-            raise RuntimeError(f"{criterion}: pick {k} on items.csv differs from reduce's {_pick_of(selection, args.region, criterion)}")
-        results[column] = {"pick": k, "recovered": k == truth, "truth_rank": truth_rank(rows, criterion, truth, cap)}
+        k = None if picked is None else tuple(picked[key] for key in patch_keys)
+        reduced = _pick_of(selection, args.region, criterion, patch_keys)
+        if cap == selection["max_r_bias"] and k != reduced:
+            raise RuntimeError(f"{criterion}: pick {k} on items.csv differs from reduce's {reduced}")
+        results[column] = {"pick": k, "recovered": k == truth,
+                           "truth_rank": truth_rank(rows, criterion, truth, cap, patch_keys)}
     return {"spread": spread, "realizations": realizations, "seconds": time.perf_counter() - start,
             "n_items": len(rows), "truth_is_fitted": truth_in_model_family(config), "criteria": results}
 
@@ -138,11 +142,9 @@ def columns(args: argparse.Namespace) -> dict[str, tuple[str, float]]:
     return out
 
 
-def _pick_of(selection: dict, region: str, criterion: str) -> tuple[int, ...] | None:
-    from compsep_hpc.model.parameters import PATCH_KEYS
-
+def _pick_of(selection: dict, region: str, criterion: str, patch_keys: tuple[str, ...]) -> tuple[int, ...] | None:
     entry = selection["regions"][region].get(criterion)
-    return None if entry is None else tuple(entry[k] for k in PATCH_KEYS)
+    return None if entry is None else tuple(entry[k] for k in patch_keys)
 
 
 def markdown(lines: list[dict], args: argparse.Namespace) -> str:

@@ -98,6 +98,43 @@ def planck_masks() -> Path:
     return SHARED_MASKS
 
 
+@pytest.fixture
+def four_parameter_raw_config() -> dict:
+    """A run config of a 4-parameter model (cmb, dust, curved_synch: beta_dust, temp_dust,
+    beta_synch, curv_synch) on the synthetic sky, nside 8, one region, a 2 x 1 x 1 x 2 grid."""
+    return {"name": "four", "nside": 8, "sky": {"model": "synthetic", "seed": 1}, "regions": ["GAL060_U"],
+            "model": {"components": ["cmb", "dust", "curved_synch"]},
+            "grid": {"beta_dust": [1, 2], "temp_dust": [1], "beta_synch": [1], "curv_synch": [1, 3]},
+            "noise": {"realizations": 3}}
+
+
+@pytest.fixture(scope="session")
+def synthetic_record():
+    """``make(item, model, n_patches, seed=0, **figures)``: the record ``store.records.item_record``
+    writes for ``item`` of a run of ``model`` from a made-up fit (no engine): 3 realizations, each
+    fitted parameter with ``n_patches[i]`` patches near its declared start, realization r with
+    (r + i) % 2 patches of parameter i on a bound; ``figures`` (cmb_variance, cmb_mse, ...) as given."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from compsep_hpc.store.records import item_record
+
+    def make(item, model, n_patches, seed=0, **figures):
+        rng = np.random.default_rng(seed)
+        starts = [p.start for p in model.fitted_parameters]
+        params = {p: s + 0.01 * rng.standard_normal((3, k)) for p, s, k in zip(model.fitted, starts, n_patches)}
+        at_bound = np.array([[(r + i) % 2 for i in range(len(n_patches))] for r in range(3)])
+        fit = SimpleNamespace(params=params, nll=-1e6 - rng.random(3), iterations=np.array([10, 20, 30]),
+                              converged=np.ones(3, bool), n_at_bound=at_bound)
+        systematic = SimpleNamespace(params={p: v[0] for p, v in params.items()}, nll=-2e6, iterations=15,
+                                     converged=True, n_at_bound=at_bound[0])
+        result = SimpleNamespace(n_patches=tuple(n_patches), likelihood="compressed", n_cells=int(np.prod(n_patches)),
+                                 fit=fit, systematic=systematic, systematic_cmb_power=1e-3)
+        figures = {"cmb_variance": 1.0, "cmb_mse": 1.0, "spatial_variance": rng.random(3), **figures}
+        return item_record(item, result, figures, 2.0, "test", model)
+
+    return make
 
 
 FIRST_MODULES = ("grid/test_slurm.py", "grid/test_launcher.py")

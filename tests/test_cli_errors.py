@@ -147,6 +147,8 @@ def _prepare_cases(root) -> dict[str, tuple[Path, list[str]]]:
         cases[f"config:{name}"] = folder, ["run", str(_write_config(folder, make(folder / "out")))]
     folder = root("dry-run")
     cases["dry-run"] = folder, ["run", str(_write_config(folder, _k_too_big(folder / "out"))), "--dry-run"]
+    folder = root("check")
+    cases["check"] = folder, ["check", str(_write_config(folder, _k_too_big(folder / "out")))]
     for name, override in (("override-without-value", "sky.foreground_seed"),
                            ("override-into-a-list", "regions.names=[GAL020_U]"),
                            ("override-k-too-big", "grid.beta_dust=[1, 769]")):
@@ -197,6 +199,10 @@ def test_bad_config_is_one_line_error_and_writes_nothing(case, cli_runs):
 
 def test_dry_run_reports_an_error_found_after_building_the_sky(cli_runs):
     check_bad_config(cli_runs["dry-run"].result(), ("exceeds",))
+
+
+def test_check_reports_a_count_above_the_band_without_the_sky(cli_runs):
+    check_bad_config(cli_runs["check"].result(), ("769", "exceeds the 154 pixels of region GAL060_U"))
 
 
 @pytest.mark.parametrize("case, needles", [

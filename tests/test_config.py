@@ -68,7 +68,7 @@ def test_overrides_set_keys_as_yaml_and_leave_the_file_alone(tmp_path):
     assert path.read_text() == text
     assert other.sky.foreground_seed == 1 and base.sky.foreground_seed is None
     assert other.name == "other_sky" and other.output == "results/other_sky"
-    assert other.grid.temp_dust == (1, 2) and other.sky.seed == base.sky.seed
+    assert other.grid.values["temp_dust"] == (1, 2) and other.sky.seed == base.sky.seed
     assert other.sha256() != base.sha256()  # a folder of the base config refuses it (and the reverse)
     assert load_config(path, ["name=other_sky", "sky.foreground_seed=1", "grid.temp_dust=[1, 2]"]).sha256() \
         == load_config(path, ["grid.temp_dust=[1, 2]", "sky.foreground_seed=1", "name=other_sky"]).sha256()

@@ -1,5 +1,5 @@
 """The package reads bottom-up: no import runs back up the pipeline, no import cycle, and the
-light entry points (status, config) never import JAX."""
+light entry points (status, check, config) never import JAX."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "compsep_hpc"
 # form their own layer: anyone may read the config, and the config reads only what is below it.
 LAYERS = ("errors", "config_fields", "precision", "provenance", "model", "CONFIG", "partition", "sky", "separation",
           "science", "store", "grid", "report", "cli")
-CONFIG_MODULES_MAY_IMPORT = {"errors", "config_fields", "model.parameters", "model.instrument"}
+CONFIG_MODULES_MAY_IMPORT = {"errors", "config_fields", "model.parameters", "model.instrument", "model.registry",
+                             "model.sky_model", "model.component"}
 
 
 def _module_name(path: Path) -> str:
@@ -82,21 +83,33 @@ def test_no_import_cycle():
             visit(module, [module])
 
 
+def test_only_the_synthetic_skies_read_the_default_models_parameter_list():
+    """Everything but sky/ (whose synthetic skies draw these three parameters' true values) takes
+    its parameters from the run's model, ``config.model``."""
+    readers = {module for module, targets in _imports().items() if "model.parameters" in targets}
+    assert {m for m in readers if not m.startswith("sky.")} == set(), readers
+
+
 def _heavy_modules_after(code: str) -> list[str]:
     probe = code + "\nimport sys\nprint(sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'jaxlib', 'optax', 'healpy', 'jax_healpy', 'matplotlib', 'mpi4py'}))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return ast.literal_eval(out.stdout.strip().splitlines()[-1])
 
 
-def test_status_and_config_never_import_jax(tmp_path):
+def test_status_check_and_config_never_import_jax(tmp_path):
     run_dir = tmp_path / "run"
     code = f"""
-from compsep_hpc.config import parse_config
+import yaml
+from compsep_hpc.config import load_config
 from compsep_hpc.store.run_folder import create_run_folder
 from compsep_hpc import cli
-config = parse_config({{"nside": 8, "sky": {{"model": "synthetic"}}, "regions": ["GAL060_U"],
-                        "grid": {{"beta_dust": [1], "temp_dust": [1], "beta_synch": [1]}}}})
-create_run_folder(config, {str(run_dir)!r})
+raw = {{"nside": 8, "sky": {{"model": "synthetic"}}, "regions": ["GAL060_U"],
+        "model": {{"components": ["cmb", "dust", "curved_synch"]}},
+        "grid": {{"beta_dust": [1], "temp_dust": [1], "beta_synch": [1], "curv_synch": [1]}}, "output": {str(run_dir)!r}}}
+open({str(tmp_path / "config.yaml")!r}, "w").write(yaml.safe_dump(raw))
+assert cli.main(["check", {str(tmp_path / "config.yaml")!r}]) == 0  # a new run folder
+create_run_folder(load_config({str(tmp_path / "config.yaml")!r}), {str(run_dir)!r})
+assert cli.main(["check", {str(tmp_path / "config.yaml")!r}]) == 0  # this config's run folder
 assert cli.main(["status", {str(run_dir)!r}, "--json"]) == 0
 assert cli.main(["status", {str(run_dir)!r}]) == 0
 """

@@ -1,5 +1,13 @@
-"""The ``grid`` section of a run config: the patch counts searched, what happens to a count above
-a region's pixels, and the multires baselines."""
+"""The ``grid`` section of a run config: the patch counts searched per fitted parameter of the
+model, what happens to a count above a region's pixels, and the multires baselines.
+
+.. code-block:: yaml
+
+    grid: {beta_dust: [10, 50], temp_dust: [1, 5], beta_synch: [1], curv_synch: [1, 4], seed: 0}
+
+One axis per fitted parameter of the model (``model.fitted``), named by the parameter; the
+resolved config keeps the axes at the top level of ``grid`` (:meth:`GridConfig.to_dict`).
+"""
 
 from __future__ import annotations
 
@@ -8,33 +16,56 @@ from dataclasses import dataclass
 
 from compsep_hpc.config_fields import check_nside, choice, default, field_names, int_list, int_value, section
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.model.parameters import PARAMETERS
+from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 
 PATCH_STRATEGIES = ("kmeans", "multires")
 ABOVE_PIXELS_RULES = ("refuse", "drop", "cap")
 """What a K-means patch count above a region's pixel count does (grid.work.resolve_region_grid):
 ``refuse`` the run (one-line error), ``drop`` the value in that region, ``cap`` it at the pixel count."""
-# Multi-resolution baseline patch nsides (beta_dust, temp_dust, beta_synch) per Galactic band
-# (physics.md; paper Tables 4 and 5); nside 0 = one patch. Capped at the run nside.
+# Multi-resolution baseline patch nsides per Galactic band and parameter (physics.md; paper
+# Tables 4 and 5); nside 0 = one patch, and so is a fitted parameter a preset does not name.
+# Capped at the run nside.
 MULTIRES_PRESETS = {
-    "default": {"GAL020": (64, 0, 2), "GAL040": (64, 4, 2), "GAL060": (64, 8, 4)},
-    "alternative": {"GAL020": (64, 0, 4), "GAL040": (64, 4, 4), "GAL060": (64, 8, 8)},
+    "default": {"GAL020": {"beta_dust": 64, "temp_dust": 0, "beta_synch": 2},
+                "GAL040": {"beta_dust": 64, "temp_dust": 4, "beta_synch": 2},
+                "GAL060": {"beta_dust": 64, "temp_dust": 8, "beta_synch": 4}},
+    "alternative": {"GAL020": {"beta_dust": 64, "temp_dust": 0, "beta_synch": 4},
+                    "GAL040": {"beta_dust": 64, "temp_dust": 4, "beta_synch": 4},
+                    "GAL060": {"beta_dust": 64, "temp_dust": 8, "beta_synch": 8}},
 }
 
 
 @dataclass(frozen=True)
 class GridConfig:
-    """Patch counts per parameter (``kmeans``) or patch nsides (``multires``, 0 = one patch), the
-    K-means seed, the rule for counts above a region's pixels (ABOVE_PIXELS_RULES), and the
-    MULTIRES_PRESETS names adding one baseline item per region and preset."""
+    """``values``: per fitted parameter of the model (in ``model.fitted`` order), its patch counts
+    (``kmeans``) or patch nsides (``multires``, 0 = one patch); the K-means seed, the rule for
+    counts above a region's pixels (ABOVE_PIXELS_RULES), and the MULTIRES_PRESETS names adding one
+    baseline item per region and preset."""
 
-    beta_dust: tuple[int, ...]
-    temp_dust: tuple[int, ...]
-    beta_synch: tuple[int, ...]
+    values: Mapping[str, tuple[int, ...]]
     strategy: str = "kmeans"
     seed: int = 0
     above_pixels: str = "refuse"
     multires_baseline: tuple[str, ...] = ()
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The grid's parameters, the model's fitted ones in order."""
+        return tuple(self.values)
+
+    @property
+    def axes(self) -> tuple[tuple[int, ...], ...]:
+        """The values of each parameter, ``parameters`` order: ``n_fitted`` tuples."""
+        return tuple(self.values.values())
+
+    def to_dict(self) -> dict:
+        """The resolved ``grid`` section: the axes at its top level, then the options."""
+        return {**{p: list(v) for p, v in self.values.items()}, "strategy": self.strategy, "seed": self.seed,
+                "above_pixels": self.above_pixels, "multires_baseline": list(self.multires_baseline)}
+
+
+GRID_OPTIONS = tuple(name for name in field_names(GridConfig) if name != "values")
+"""The keys of the ``grid`` section beside the parameters' axes."""
 
 
 def _presets(value) -> tuple[str, ...]:
@@ -51,20 +82,35 @@ def _presets(value) -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_grid(raw: Mapping) -> GridConfig:
-    """The ``grid`` section (required); defaults from :class:`GridConfig`."""
-    g = section(raw, "grid", field_names(GridConfig), required=True)
+def _grid_section(raw: Mapping, model: SkyModel) -> dict:
+    """The ``grid`` mapping; ConfigError (one line) for a key that is neither a fitted parameter of
+    ``model`` nor a grid option, or for a fitted parameter without its axis."""
+    given = raw.get("grid")
+    if isinstance(given, Mapping):
+        unknown = sorted(set(map(str, given)) - set(model.fitted) - set(GRID_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown key(s) in 'grid': {', '.join(unknown)}: not a fitted parameter of the model "
+                              f"({', '.join(model.fitted)}) nor a grid option ({', '.join(GRID_OPTIONS)})")
+    g = section(raw, "grid", (*model.fitted, *GRID_OPTIONS), required=True)
+    for p in model.fitted:
+        if p not in g:
+            raise ConfigError(f"grid.{p} is required (a fitted parameter of the model)")
+    return g
+
+
+def parse_grid(raw: Mapping, model: SkyModel = DEFAULT_MODEL) -> GridConfig:
+    """The ``grid`` section (required): one axis per fitted parameter of ``model``; the options'
+    defaults from :class:`GridConfig`."""
+    g = _grid_section(raw, model)
     get = lambda key: g.get(key, default(GridConfig, key))  # noqa: E731
     strategy = choice(get("strategy"), "grid.strategy", PATCH_STRATEGIES)
-    values = []
-    for p in PARAMETERS:
-        if p not in g:
-            raise ConfigError(f"grid.{p} is required")
-        values.append(int_list(g[p], f"grid.{p}", 1 if strategy == "kmeans" else 0))
+    values = {}
+    for p in model.fitted:
+        values[p] = int_list(g[p], f"grid.{p}", 1 if strategy == "kmeans" else 0)
         if strategy == "multires":
-            for v in values[-1]:
+            for v in values[p]:
                 if v:
                     check_nside(v, f"grid.{p} patch nside")
-    return GridConfig(*values, strategy=strategy, seed=int_value(get("seed"), "grid.seed", 0),
+    return GridConfig(values, strategy=strategy, seed=int_value(get("seed"), "grid.seed", 0),
                       above_pixels=choice(get("above_pixels"), "grid.above_pixels", ABOVE_PIXELS_RULES),
                       multires_baseline=_presets(get("multires_baseline")))

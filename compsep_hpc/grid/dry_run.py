@@ -7,7 +7,6 @@ from __future__ import annotations
 from compsep_hpc.grid.region_grids import RegionGrid
 from compsep_hpc.grid.runtime import rank_slice
 from compsep_hpc.grid.work import WorkItem
-from compsep_hpc.model.parameters import PATCH_KEYS
 
 RULE_TEXT = {"refuse": "a K-means count above a region's pixel count refuses the run",
              "drop": "K-means counts above a region's pixel count are dropped in that region",
@@ -21,21 +20,25 @@ def _values(values: tuple[int, ...]) -> str:
     return f"{values[0]}, {values[1]}, ..., {values[-1]} ({len(values)} values)"
 
 
-def region_line(region: str, grid: RegionGrid, rule: str, bound: bool) -> str:
-    """One region's line: pixels, grid items and, per parameter, the values the rule changed."""
+def region_line(region: str, grid: RegionGrid, patch_keys: tuple[str, ...], rule: str, bound: bool) -> str:
+    """One region's line: pixels, grid items and, per parameter (``patch_keys``, the model's
+    ``K_<parameter>``), the values the rule changed."""
     at_most = "<= " if bound else ""
     target = "-> its pixel count" if bound else f"-> {grid.n_pixels}"
     changes = [f"{key} {_values(above)} " + (target if rule == "cap" else "dropped")
-               for key, above in zip(PATCH_KEYS, grid.above) if above]
+               for key, above in zip(patch_keys, grid.above) if above]
     what = "; ".join(changes) if changes else f"nothing above {grid.n_pixels}"
     return (f"  {region:<9} {at_most}{grid.n_pixels} pixels, {at_most}{grid.n_configurations()} grid items: "
             f"{what}")
 
 
-def _split_lines(items: list[WorkItem], done: list[int], n_ranks: int) -> list[str]:
-    """Items done and each rank's share of what is left."""
+def _split_lines(items: list[WorkItem], done: list[int], n_ranks: int | None) -> list[str]:
+    """Items done and each rank's share of what is left (no share when ``n_ranks`` is None)."""
     todo = [it for it in items if it.item_id not in set(done)]
-    lines = [f"{len(items)} items in the work list, {len(done)} done, {len(todo)} to do on {n_ranks} rank(s)"]
+    counts = f"{len(items)} items in the work list, {len(done)} done, {len(todo)} to do"
+    if n_ranks is None:
+        return [counts]
+    lines = [f"{counts} on {n_ranks} rank(s)"]
     for r in range(n_ranks):
         a, b = rank_slice(len(todo), r, n_ranks)
         ids = f"items {todo[a].item_id}..{todo[b - 1].item_id}" if b > a else "nothing"
@@ -44,9 +47,10 @@ def _split_lines(items: list[WorkItem], done: list[int], n_ranks: int) -> list[s
 
 
 def dry_run_text(config, grids: dict[str, RegionGrid], grids_unknown: str | None, items: list[WorkItem],
-                 done: list[int], n_ranks: int) -> str:
-    """The dry run's report. ``grids_unknown``: why the regions' pixels cannot be known yet
-    (``grids`` are then bounds from the bands' pixel counts, and no rank split is given)."""
+                 done: list[int], n_ranks: int | None) -> str:
+    """The dry run's report (also ``compsep-hpc check``'s). ``grids_unknown``: why the regions'
+    pixels cannot be known yet (``grids`` are then bounds from the bands' pixel counts, and no rank
+    split is given); ``n_ranks`` None: no rank split either."""
     g = config.grid
     lines = []
     if grids_unknown:
@@ -56,7 +60,8 @@ def dry_run_text(config, grids: dict[str, RegionGrid], grids_unknown: str | None
         lines.append(f"grid.above_pixels: {g.above_pixels} ({RULE_TEXT[g.above_pixels]})")
     else:
         lines.append("grid.strategy: multires (patch nsides, not counts: grid.above_pixels does not apply)")
-    lines += [region_line(region, grid, g.above_pixels, bool(grids_unknown)) for region, grid in grids.items()]
+    lines += [region_line(region, grid, config.model.patch_keys, g.above_pixels, bool(grids_unknown))
+              for region, grid in grids.items()]
     n_baselines = sum(bool(it.preset) for it in items)
     if g.multires_baseline:
         lines.append(f"multires baselines {', '.join(g.multires_baseline)}: {n_baselines} items "

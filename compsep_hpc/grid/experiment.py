@@ -15,30 +15,33 @@ import numpy as np
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.grid.region_grids import RegionGrid, resolve_region_grid
+from compsep_hpc.grid.region_grids import RegionGrid, resolve_region_grids
 from compsep_hpc.grid.work import WorkItem
 from compsep_hpc.partition.patches import PatchCache
-from compsep_hpc.partition.regions import derived_band_pixels, region_mask, region_pixels
+from compsep_hpc.partition.regions import region_mask, region_pixels
 from compsep_hpc.science.figures import CmbTemplates, item_figures
 from compsep_hpc.science.geometry import RegionGeometry, region_geometry
 from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_configuration
 from compsep_hpc.separation.observations import RegionData, region_data, spectral_model
 from compsep_hpc.sky import SkyMaps, make_sky
-from compsep_hpc.sky.cmb import bb_templates
+from compsep_hpc.sky.cmb import CambSpectra, bb_templates, camb_spectra
 from compsep_hpc.store.records import item_record
 
 
-def run_sky(config: RunConfig) -> SkyMaps:
+def run_sky(config: RunConfig, cmb_spectra: CambSpectra | None = None) -> SkyMaps:
     """The sky of a run: its sky section at the run nside in the run's bands (the clustered sky's
-    true patches are K-means partitions of the run's regions with the sky's own seed)."""
-    return make_sky(config.sky, config.nside, config.instrument, regions=config.regions)
+    true patches are K-means partitions of the run's regions with the sky's own seed), its CMB
+    drawn from ``cmb_spectra`` (the run folder's stored copy; None: CAMB's)."""
+    return make_sky(config.sky, config.nside, config.instrument, regions=config.regions, cmb_spectra=cmb_spectra)
 
 
 class Experiment:
     """Lazily built, cached inputs of one run config, and the evaluation of its items."""
 
-    def __init__(self, config: RunConfig, templates: CmbTemplates | None = None):
+    def __init__(self, config: RunConfig, templates: CmbTemplates | None = None,
+                 cmb_spectra: CambSpectra | None = None):
         self.config = config
+        self._cmb_spectra = cmb_spectra
         self.patch_caches = {s: PatchCache(config.nside, config.grid.seed, strategy=s) for s in ("kmeans", "multires")}
         self._templates = templates
         self._pixels: dict[str, np.ndarray] = {}
@@ -51,21 +54,36 @@ class Experiment:
         """BB templates (tensor r = 1, lensing) up to 3 nside - 1 (the bandpower windows' reach);
         from CAMB unless given."""
         if self._templates is None:
-            self._templates = CmbTemplates(*bb_templates(3 * self.config.nside - 1))
+            self._templates = CmbTemplates(*bb_templates(3 * self.config.nside - 1, self._cmb_spectra))
         return self._templates
 
     @templates.setter
     def templates(self, templates: CmbTemplates) -> None:
         self._templates = templates
 
+    @property
+    def cmb_spectra(self) -> CambSpectra:
+        """The CAMB spectra the run's CMB is drawn from: the given ones (the run folder's copy),
+        else CAMB's (sky.cmb.camb_spectra, run once per process)."""
+        return camb_spectra(3 * self.config.nside - 1) if self._cmb_spectra is None else self._cmb_spectra
+
+    def use_cmb_spectra(self, cmb_spectra: CambSpectra | None) -> None:
+        """Draw the CMB from ``cmb_spectra`` (the run folder's copy; None keeps the current ones).
+        ValueError when the sky was already drawn from other spectra."""
+        if cmb_spectra is None:
+            return
+        if "sky" in self.__dict__ and not all(np.array_equal(a, b) for a, b in zip(self.cmb_spectra, cmb_spectra)):
+            raise ValueError("the sky was already drawn from other CMB spectra")
+        self._cmb_spectra = cmb_spectra
+
     @cached_property
     def sky(self) -> SkyMaps:
-        return run_sky(self.config)
+        return run_sky(self.config, self._cmb_spectra)
 
     @cached_property
     def model(self):
         c = self.config
-        return spectral_model(c.instrument, c.nside, c.sky.nu_dust, c.sky.nu_synch)
+        return spectral_model(c.instrument, c.nside, c.model)
 
     def _intensity(self) -> np.ndarray | None:
         """The sky's foreground intensity when the regions are derived from it (no mask file);
@@ -111,20 +129,12 @@ class Experiment:
         return self._data[region]
 
     def region_grids(self) -> dict[str, RegionGrid]:
-        """Each region's own grid under ``grid.above_pixels`` (grid/region_grids.py).
+        """Each region's grid under ``grid.above_pixels`` (grid/region_grids.py), from the regions'
+        pixels (the sky's, without a mask file).
 
         Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
         a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
-        c, g = self.config, self.config.grid
-        if g.strategy == "multires" and max(max(g.beta_dust), max(g.temp_dust), max(g.beta_synch)) > c.nside:
-            raise ConfigError(f"a multires patch nside exceeds the run nside {c.nside}")
-        grids = {}
-        for region in c.regions.names:
-            n_pix = len(self.pixels(region))
-            if n_pix == 0:
-                raise ConfigError(f"region {region} has no pixel at nside {c.nside}")
-            grids[region] = resolve_region_grid(g, region, n_pix, c.nside)
-        return grids
+        return resolve_region_grids(self.config, lambda region: len(self.pixels(region)))
 
     def pixels_need_missing_templates(self) -> str | None:
         """Why the regions' pixels cannot be computed now, or None when they can: a pysm sky
@@ -133,7 +143,7 @@ class Experiment:
         c = self.config
         if c.sky.model != "pysm" or c.regions.mask_file is not None:
             return None
-        from compsep_hpc.sky.pysm_sky import check_templates, preset_components
+        from compsep_hpc.sky.pysm_templates import check_templates, preset_components
 
         components = preset_components(c.sky.preset)  # a bad preset is refused here, templates or not
         try:
@@ -142,16 +152,9 @@ class Experiment:
             return str(exc)
         return None
 
-    def region_grid_bounds(self) -> dict[str, RegionGrid]:
-        """Each region's grid resolved against its band's pixel count (derived masks, no sky
-        needed), an upper bound of its own: what a dry run can say without the sky. A value above
-        the band is above the region too, so ``refuse`` still refuses it here."""
-        c = self.config
-        return {region: resolve_region_grid(c.grid, region, derived_band_pixels(region.split("_")[0], c.nside), c.nside)
-                for region in c.regions.names}
-
-    def labels(self, region: str, grid_values: tuple[int, int, int], strategy: str = "kmeans") -> np.ndarray:
-        """Patch labels ``(3, n_pix)`` of the three parameters on the region."""
+    def labels(self, region: str, grid_values: tuple[int, ...], strategy: str = "kmeans") -> np.ndarray:
+        """Patch labels ``(n_fitted, n_pix)`` of the fitted parameters on the region (``grid_values``:
+        one patch count or nside per fitted parameter, ``config.model.fitted`` order)."""
         pixels = self.pixels(region)
         cache = self.patch_caches[strategy]
         return np.stack([cache.labels(region, pixels, k) for k in grid_values])
@@ -187,4 +190,4 @@ class Experiment:
         start = time.perf_counter()
         result = self.evaluate(item, keep_maps=True)
         figures = self.figures(item, result)
-        return item_record(item, result, figures, time.perf_counter() - start, __version__)
+        return item_record(item, result, figures, time.perf_counter() - start, __version__, self.config.model)

@@ -25,7 +25,7 @@ from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig
 from compsep_hpc.grid.dry_run import print_dry_run
 from compsep_hpc.grid.experiment import Experiment
-from compsep_hpc.grid.region_grids import RegionGrid, check_same_grids, region_grids_json
+from compsep_hpc.grid.region_grids import RegionGrid, check_same_grids, region_grid_bounds, region_grids_json
 from compsep_hpc.grid.runtime import (
     StopFlag,
     check_launch,
@@ -42,9 +42,8 @@ from compsep_hpc.science.figures import CmbTemplates
 from compsep_hpc.store.background_writer import BackgroundWriter
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids
 from compsep_hpc.store.records import record_units
-from compsep_hpc.sky.cmb import camb_spectra
 from compsep_hpc.store.run_folder import (check_run_folder, config_yaml, create_run_folder, read_geometry,
-                                          read_templates, use_stored_cmb_spectra, write_geometry, write_templates)
+                                          read_cmb_spectra, read_templates, write_geometry, write_templates)
 
 
 def _logger(log_path: Path | None, rank: int) -> logging.Logger:
@@ -69,7 +68,7 @@ def _progress(rank: int, n_ranks: int, done: int, total: int, start: float, item
 class Preparation(NamedTuple):
     """Rank 0's set-up, broadcast to every rank: the ids already done, the launch id, the regions'
     grids (the work list's definition) and, for a dry run that cannot build the regions, why
-    (``grids`` are then upper bounds, see Experiment.region_grid_bounds)."""
+    (``grids`` are then upper bounds, see region_grids.region_grid_bounds)."""
 
     done: list[int]
     launch_id: str
@@ -89,16 +88,16 @@ def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: 
     """Rank 0's checks and set-up (writes nothing on a dry run)."""
     exists = check_run_folder(config, run_dir)  # refuses another config; writes nothing
     if exists:
-        use_stored_cmb_spectra(run_dir)
+        experiment.use_cmb_spectra(read_cmb_spectra(run_dir))
     unknown = experiment.pixels_need_missing_templates() if dry_run else None
-    grids = experiment.region_grid_bounds() if unknown else experiment.region_grids()
+    grids = region_grid_bounds(config) if unknown else experiment.region_grids()
     if exists and not unknown:
         _check_stored_grids(config, run_dir, grids)
     done = completed_item_ids(run_dir) if exists else set()
     launch_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     if not dry_run:
         create_run_folder(config, run_dir, region_grids_json(config.grid, grids))
-        write_templates(run_dir, *experiment.templates, camb=camb_spectra(3 * config.nside - 1))
+        write_templates(run_dir, *experiment.templates, camb=experiment.cmb_spectra)
         for region in config.regions.names:  # the regions' MASTER couplings, once per run
             write_geometry(run_dir, region, read_geometry(run_dir, region) or experiment.geometry(region))
     return Preparation(sorted(done), launch_id, grids, unknown)
@@ -134,7 +133,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
         stop.ignore_from_now()
         return []
     experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
-    use_stored_cmb_spectra(run_dir)  # and its CMB: no CAMB run on the other ranks
+    experiment.use_cmb_spectra(read_cmb_spectra(run_dir))  # and its CMB: no CAMB run on the other ranks
     for region in config.regions.names:  # and its regions' weights and couplings (written by rank 0)
         experiment.use_geometry(region, read_geometry(run_dir, region) or experiment.geometry(region))
     enable_compilation_cache(run_dir)
@@ -149,7 +148,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
             print(f"compsep-hpc: note: {note}", file=sys.stderr, flush=True)
     writer = CheckpointWriter(run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id,
                               config_sha256=config.sha256(), config_yaml=config_yaml(config),
-                              package_version=__version__, units=record_units())
+                              package_version=__version__, units=record_units(config.model))
     try:
         return _run_items(experiment, todo[lo:hi], writer, stop, log, (rank, n_ranks))
     finally:

@@ -19,30 +19,27 @@ that copy, so item ids never change. No JAX and no healpy here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from compsep_hpc.errors import ConfigError, RunFolderError
 from compsep_hpc.grid.config import GridConfig
-from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
+from compsep_hpc.partition.bands import derived_band_pixels
 
 
 class RegionGrid(NamedTuple):
-    """A region's grid: its pixel count, its values per parameter (``PARAMETERS`` order) and, per
-    parameter, the config values above the pixel count (capped or dropped by the rule)."""
+    """A region's grid: its pixel count, its values per parameter (``n_fitted`` tuples, the
+    model's fitted order) and, per parameter, the config values above the pixel count (capped or
+    dropped by the rule; ``n_fitted`` tuples, empty when none)."""
 
     n_pixels: int
-    values: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
-    above: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] = ((), (), ())
+    values: tuple[tuple[int, ...], ...]
+    above: tuple[tuple[int, ...], ...]
 
     def n_configurations(self) -> int:
         """Grid points of the region: the product of its value counts."""
-        return len(self.values[0]) * len(self.values[1]) * len(self.values[2])
-
-
-def config_values(grid: GridConfig) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """The config's values per parameter, ``PARAMETERS`` order."""
-    return grid.beta_dust, grid.temp_dust, grid.beta_synch
+        return math.prod(len(v) for v in self.values)
 
 
 def _apply(values: tuple[int, ...], n_pixels: int, rule: str, key: str, region: str) -> tuple[int, ...]:
@@ -68,27 +65,55 @@ def resolve_region_grid(grid: GridConfig, region: str, n_pixels: int, nside: int
 
     Raises ConfigError (one line) under ``refuse`` for a count above ``n_pixels``, and under
     ``drop`` when a parameter keeps no value."""
-    values = config_values(grid)
     if grid.strategy != "kmeans":
-        return RegionGrid(n_pixels, values)
+        return RegionGrid(n_pixels, grid.axes, tuple(() for _ in grid.axes))
     where = f"region {region} at nside {nside}"
-    out = tuple(_apply(vals, n_pixels, grid.above_pixels, key, where) for key, vals in zip(PATCH_KEYS, values))
-    return RegionGrid(n_pixels, out, tuple(tuple(v for v in vals if v > n_pixels) for vals in values))
+    out = tuple(_apply(vals, n_pixels, grid.above_pixels, f"K_{p}", where) for p, vals in grid.values.items())
+    return RegionGrid(n_pixels, out, tuple(tuple(v for v in vals if v > n_pixels) for vals in grid.axes))
+
+
+def resolve_region_grids(config, pixel_count: Callable[[str], int]) -> dict[str, RegionGrid]:
+    """Each region's grid of a RunConfig under ``grid.above_pixels``, ``pixel_count(region)`` its
+    pixel count (the exact one, or an upper bound).
+
+    Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
+    a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
+    g = config.grid
+    if g.strategy == "multires" and max(max(axis) for axis in g.axes) > config.nside:
+        raise ConfigError(f"a multires patch nside exceeds the run nside {config.nside}")
+    grids = {}
+    for region in config.regions.names:
+        n_pix = pixel_count(region)
+        if n_pix == 0:
+            raise ConfigError(f"region {region} has no pixel at nside {config.nside}")
+        grids[region] = resolve_region_grid(g, region, n_pix, config.nside)
+    return grids
+
+
+def region_grid_bounds(config) -> dict[str, RegionGrid]:
+    """Each region's grid resolved against its band's pixel count in the derived masks (no sky
+    needed), an upper bound of its own: what can be said before the sky is built. A value above
+    the band is above the region too, so ``refuse`` still refuses it here."""
+    return resolve_region_grids(config, lambda region: derived_band_pixels(region.split("_")[0], config.nside))
 
 
 def region_grids_json(grid: GridConfig, grids: Mapping[str, RegionGrid]) -> dict[str, Any]:
-    """The JSON form of the regions' grids (``region_grids.json``)."""
+    """The JSON form of the regions' grids (``region_grids.json``): per region its pixel count, its
+    values and its values above the pixel count, both keyed by parameter name."""
+    names = grid.parameters
     return {"above_pixels": grid.above_pixels, "strategy": grid.strategy,
-            "regions": {region: {"n_pixels": int(g.n_pixels), **{p: list(v) for p, v in zip(PARAMETERS, g.values)},
-                                 "above_pixels_values": {p: list(a) for p, a in zip(PARAMETERS, g.above)}}
+            "regions": {region: {"n_pixels": int(g.n_pixels), **{p: list(v) for p, v in zip(names, g.values)},
+                                 "above_pixels_values": {p: list(a) for p, a in zip(names, g.above)}}
                         for region, g in grids.items()}}
 
 
-def region_grids_from_json(content: Mapping[str, Any], where: str = "region_grids.json") -> dict[str, RegionGrid]:
-    """The regions' grids from their JSON form; RunFolderError naming ``where`` when it is malformed."""
+def region_grids_from_json(content: Mapping[str, Any], parameters: Sequence[str],
+                           where: str = "region_grids.json") -> dict[str, RegionGrid]:
+    """The regions' grids of the fitted ``parameters`` (the run's ``model.fitted``) from their JSON
+    form; RunFolderError naming ``where`` when it is malformed or lacks a parameter."""
     try:
-        return {region: RegionGrid(int(g["n_pixels"]), tuple(tuple(int(v) for v in g[p]) for p in PARAMETERS),
-                                   tuple(tuple(int(v) for v in g["above_pixels_values"][p]) for p in PARAMETERS))
+        return {region: RegionGrid(int(g["n_pixels"]), tuple(tuple(int(v) for v in g[p]) for p in parameters),
+                                   tuple(tuple(int(v) for v in g["above_pixels_values"][p]) for p in parameters))
                 for region, g in content["regions"].items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RunFolderError(f"{where}: malformed region grids ({exc!r})") from exc

@@ -57,7 +57,8 @@ def check_launch(n_ranks: int, environ: Mapping[str, str] | None = None) -> None
         if value.isdigit() and int(value) > 1:
             raise CompsepError(
                 f"{name}={value} tasks were launched but MPI sees 1 rank: every task would compute every item; "
-                "launch with `srun --mpi=pmi2` (or `--mpi=pmix`, whichever the MPI library supports) "
+                "launch with `srun --mpi=pmi2` (or `--mpi=pmix`, whichever the MPI library supports; "
+                "under slurm/submit.sh or run_grid.sbatch, set COMPSEP_SRUN_MPI=pmi2, their srun's --mpi) "
                 "or with `mpiexec -n N` inside the allocation")
         if value:
             return  # the most specific count present says 1 task (e.g. one srun step inside a bigger job)

@@ -15,7 +15,9 @@ from compsep_hpc.store.atomic import atomic_path
 
 
 def write_simulation(config: RunConfig, output: str | Path) -> None:
-    """Band maps, true CMB and foregrounds (uK_CMB, RING) and true parameter maps; refuses to overwrite."""
+    """Band maps, true CMB and foregrounds (uK_CMB, RING), true parameter maps (NaN where their
+    component does not hold) and the true model map (``model_map``: int16 index of each pixel's
+    model in its ``model_names`` attribute); refuses to overwrite."""
     output = Path(output)
     if output.exists():
         raise CompsepError(f"{output} exists; choose another --output")
@@ -33,3 +35,6 @@ def write_simulation(config: RunConfig, output: str | Path) -> None:
         f["frequency_maps"].attrs["shape"] = "(n_freq, Q/U, npix)"
         for name, values in sky.true_params.items():
             f[f"true_params/{name}"] = values
+        if sky.model_map is not None:
+            f["model_map"] = sky.model_map
+            f["model_map"].attrs["model_names"] = list(sky.model_names)

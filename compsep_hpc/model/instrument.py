@@ -52,7 +52,25 @@ LITEBIRD = Instrument(
              13.8, 21.95, 47.45),
 )
 
-KNOWN_INSTRUMENTS = {"litebird": LITEBIRD}
+QUIJOTE_LOW = {11.0: 840.0, 13.0: 840.0}
+"""QUIJOTE MFI's 11 and 13 GHz bands: depth_p in uK_CMB·arcmin (the value this project adopts for
+the wide survey, the same in both bands), to anchor synchrotron and AME below LiteBIRD's 40 GHz."""
+
+
+def combined(name: str, *bands: Mapping[float, float]) -> Instrument:
+    """One instrument of several sets of bands ``{frequency GHz: depth_p uK·arcmin}``, sorted by
+    ascending frequency (a frequency listed twice is refused)."""
+    merged = [(float(f), float(d)) for b in bands for f, d in b.items()]
+    if len({f for f, _ in merged}) != len(merged):
+        raise ConfigError(f"instrument {name!r}: a frequency is listed twice")
+    merged.sort()
+    return Instrument(name=name, frequencies=tuple(f for f, _ in merged), depth_p=tuple(d for _, d in merged))
+
+
+LITEBIRD_QUIJOTE = combined("litebird_quijote", dict(zip(LITEBIRD.frequencies, LITEBIRD.depth_p)), QUIJOTE_LOW)
+"""LiteBIRD's 15 bands and QUIJOTE's 11 and 13 GHz: 17 bands, 11 to 402 GHz."""
+
+KNOWN_INSTRUMENTS = {"litebird": LITEBIRD, "litebird_quijote": LITEBIRD_QUIJOTE}
 
 
 def instrument_from_config(spec: str | Mapping | None) -> Instrument:

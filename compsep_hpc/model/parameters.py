@@ -1,8 +1,14 @@
-"""Names of the components and spectral parameters, and the SED reference frequencies (no JAX)."""
+"""The default model's fitted parameters and SED reference frequencies, for the synthetic skies
+(sky/), which draw their own true values of these three parameters (no JAX).
 
-COMPONENTS = ("cmb", "dust", "synch")
-PARAMETERS = ("beta_dust", "temp_dust", "beta_synch")
-PATCH_KEYS = ("K_beta_dust", "K_temp_dust", "K_beta_synch")  # the grid value of each parameter, same order
+Everything else takes its parameter list from the run's model (``config.model.fitted``,
+model/sky_model.py): grid axes, work items, records, tables, plots.
+"""
 
-DEFAULT_NU_DUST = 150.0  # GHz
-DEFAULT_NU_SYNCH = 20.0  # GHz
+from compsep_hpc.model.components.dust import DEFAULT_NU_DUST
+from compsep_hpc.model.components.synchrotron import DEFAULT_NU_SYNCH
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
+
+PARAMETERS = DEFAULT_MODEL.fitted  # beta_dust, temp_dust, beta_synch: the synthetic skies' parameters
+
+__all__ = ["DEFAULT_NU_DUST", "DEFAULT_NU_SYNCH", "PARAMETERS"]

@@ -28,10 +28,8 @@ import numpy as np
 
 from compsep_hpc.config_fields import check_nside
 from compsep_hpc.errors import ConfigError
+from compsep_hpc.partition.bands import MASK_FRACTIONS, derived_band_pixels, kept_pixels  # noqa: F401
 from compsep_hpc.partition.config import MASK_KEYS, REGION_NAMES, SPLIT_REGION_NAMES, check_region_name  # noqa: F401
-
-MASK_FRACTIONS: dict[str, float] = {"GAL020": 0.2, "GAL040": 0.4, "GAL060": 0.6}
-"""Sky fraction of each derived mask (lowest-intensity pixels) when no mask file is given."""
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fts")
 _MASK_CACHE: dict[tuple, dict[str, np.ndarray]] = {}
@@ -125,29 +123,14 @@ def _read_mask_file(path: str) -> dict[str, np.ndarray]:
     raise ConfigError(f"mask file {path}: unsupported type (expected .npz or .fits)")
 
 
-def _kept_pixels(fraction: float, npix: int) -> int:
-    """Pixels kept by a mask of sky fraction ``fraction`` of a ``npix``-pixel sky, rounded half up."""
-    return int(np.floor(fraction * npix + 0.5))
-
-
 def lowest_intensity_masks(intensity: np.ndarray, fractions: Sequence[float]) -> list[np.ndarray]:
-    """Boolean maps of the lowest ``_kept_pixels(f, npix)`` pixels of ``intensity``, one per
+    """Boolean maps of the lowest ``kept_pixels(f, npix)`` pixels of ``intensity``, one per
     fraction ``f`` in [0, 1]; a stable argsort breaks ties by pixel index, so the masks nest."""
     intensity = np.asarray(intensity)
     order = np.argsort(intensity, kind="stable")
     rank = np.empty(intensity.size, dtype=np.int64)
     rank[order] = np.arange(intensity.size)
-    return [rank < _kept_pixels(f, intensity.size) for f in fractions]
-
-
-def derived_band_pixels(band: str, nside: int) -> int:
-    """Pixels of the band ``band`` (GAL020, GAL040 or GAL060) of the derived masks at ``nside``,
-    whatever the intensity map: the mask's count minus the previous mask's. Each of its halves
-    (``_U``, ``_L``) holds at most that many."""
-    npix = 12 * check_nside(nside) ** 2
-    i = MASK_KEYS.index(band)
-    previous = _kept_pixels(MASK_FRACTIONS[MASK_KEYS[i - 1]], npix) if i else 0
-    return _kept_pixels(MASK_FRACTIONS[band], npix) - previous
+    return [rank < kept_pixels(f, intensity.size) for f in fractions]
 
 
 def _derived_masks(intensity: np.ndarray, nside: int) -> dict[str, np.ndarray]:

@@ -34,16 +34,15 @@ from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
 from compsep_hpc.errors import CompsepError
 from compsep_hpc.grid.work import WorkItem, run_work_list
-from compsep_hpc.model.parameters import PATCH_KEYS
 from compsep_hpc.provenance import code_version
 from compsep_hpc.report.items_table import items_csv
-from compsep_hpc.report.reduce import FIGURES, record_row
-from compsep_hpc.report.selection import CRITERIA, choice, json_float, scalars
+from compsep_hpc.report.reduce import pick_entry, record_row
+from compsep_hpc.report.selection import CRITERIA, json_float, pick_patch_keys, scalars
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids, read_records
 from compsep_hpc.store.records import record_units
 from compsep_hpc.store.run_folder import (config_yaml, create_run_folder, load_run_folder, read_geometry,
-                                          read_templates, use_stored_cmb_spectra, write_geometry)
+                                          read_cmb_spectra, read_templates, write_geometry)
 
 EVALUATIONS_DIR = "evaluations"
 SUMMARY_FILE = "evaluation.json"
@@ -112,8 +111,7 @@ def _experiment(run_dir: Path, folder: Path, config: RunConfig, regions):
     from compsep_hpc.science.figures import CmbTemplates
 
     stored = read_templates(run_dir)
-    use_stored_cmb_spectra(run_dir)
-    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
+    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored), read_cmb_spectra(run_dir))
     for region in regions:
         geometry = read_geometry(run_dir, region)
         if geometry is None:
@@ -127,15 +125,16 @@ def _experiment(run_dir: Path, folder: Path, config: RunConfig, regions):
     return experiment
 
 
-def _items_to_refit(items: list[WorkItem], picks: dict[str, dict[str, dict]]) -> list[WorkItem]:
+def _items_to_refit(items: list[WorkItem], picks: dict[str, dict[str, dict]],
+                    patch_keys: tuple[str, ...]) -> list[WorkItem]:
     """The distinct work items of the picks among the run's ``items`` (its stored region grids), by
-    item id; CompsepError when one does not match the run."""
+    item id; CompsepError when one does not match the run (its ``patch_keys``, ``model.patch_keys``)."""
     chosen: dict[int, WorkItem] = {}
     for region, by_key in picks.items():
         for key, entry in by_key.items():
             item_id = int(entry["item_id"])
             item = items[item_id] if 0 <= item_id < len(items) else None
-            if item is None or item.region != region or tuple(item.grid_values) != tuple(entry[k] for k in PATCH_KEYS):
+            if item is None or item.region != region or tuple(item.grid_values) != tuple(entry.get(k) for k in patch_keys):
                 raise CompsepError(f"selection.json: {region} {key} (item {item_id}) is not an item of this run")
             chosen[item_id] = item
     return [chosen[i] for i in sorted(chosen)]
@@ -146,7 +145,7 @@ def _refit(experiment, folder: Path, todo: list[WorkItem]) -> None:
     c = experiment.config
     launch_id = "evaluate-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id=launch_id, config_sha256=c.sha256(),
-                          config_yaml=config_yaml(c), package_version=__version__, units=record_units()) as writer:
+                          config_yaml=config_yaml(c), package_version=__version__, units=record_units(c.model)) as writer:
         for n, item in enumerate(todo, 1):
             record = experiment.record(item)
             writer.append(item.item_id, record)
@@ -177,21 +176,21 @@ def _combined(run_dir: Path, folder: Path, experiment, picks: dict[str, dict[str
     return out
 
 
-def _tables(picks: dict[str, dict[str, dict]], rows: dict[int, dict]) -> tuple[dict, str]:
-    """Per region and pick: the figures on this sky (``choice``) with ``run_sky``, those of
-    ``selection.json``; and the ``evaluation.csv`` text."""
+def _tables(picks: dict[str, dict[str, dict]], rows: dict[int, dict], model) -> tuple[dict, str]:
+    """Per region and pick: the figures on this sky (``pick_entry``) with ``run_sky``, those of
+    ``selection.json``; and the ``evaluation.csv`` text (``K_<p>`` of ``model``'s fitted parameters)."""
     regions: dict[str, dict] = {}
     buf = io.StringIO()
-    fields = ["region", "pick", "item_id", *PATCH_KEYS, *COMPARED, *(f"run_sky_{f}" for f in COMPARED)]
+    fields = ["region", "pick", "item_id", *model.patch_keys, *COMPARED, *(f"run_sky_{f}" for f in COMPARED)]
     writer = csv.DictWriter(buf, fieldnames=fields, restval="nan", lineterminator="\n")
     writer.writeheader()
     for region, by_key in picks.items():
         regions[region] = {}
         for key, entry in by_key.items():
-            new = choice(rows[int(entry["item_id"])], FIGURES)
+            new = pick_entry(rows[int(entry["item_id"])], model)
             regions[region][key] = {**new, "run_sky": {f: entry.get(f) for f in COMPARED}}
             figures = {**{f: new.get(f) for f in COMPARED}, **{f"run_sky_{f}": entry.get(f) for f in COMPARED}}
-            writer.writerow({"region": region, "pick": key, **{k: new[k] for k in ("item_id", *PATCH_KEYS)},
+            writer.writerow({"region": region, "pick": key, **{k: new[k] for k in ("item_id", *model.patch_keys)},
                              **{f: "nan" if v is None else v for f, v in figures.items()}})
     return regions, buf.getvalue()
 
@@ -208,7 +207,7 @@ def evaluate_run(run_dir: str | os.PathLike, foreground_seed: int) -> dict:
     config, selection, eval_config, folder = _load(run_dir, foreground_seed)
     picks = selection_picks(selection)
     items = run_work_list(run_dir, config)  # the run's own item ids (grid.above_pixels resolved at its launch)
-    todo = _items_to_refit(items, picks)
+    todo = _items_to_refit(items, picks, config.model.patch_keys)
     create_run_folder(eval_config, folder)  # refuses a folder of another config
     experiment = _experiment(run_dir, folder, eval_config, list(picks))
     done = completed_item_ids(folder)
@@ -216,8 +215,8 @@ def evaluate_run(run_dir: str | os.PathLike, foreground_seed: int) -> dict:
     ids = {it.item_id for it in todo}
     records = [r for r in read_records(folder, config_sha256=eval_config.sha256()) if r["item_id"] in ids]
     rows = {r["item_id"]: record_row(r, items[r["item_id"]], experiment) for r in records}
-    write_atomic(folder / "items.csv", items_csv(list(rows.values())))
-    regions, table = _tables(picks, rows)
+    write_atomic(folder / "items.csv", items_csv(list(rows.values()), config.model.fitted))
+    regions, table = _tables(picks, rows, config.model)
     write_atomic(folder / "evaluation.csv", table)
     summary = {
         "foreground_seed": int(foreground_seed), "sky_seed": config.sky.seed, "noise_seed": config.noise.seed,
@@ -244,7 +243,7 @@ def format_evaluation(summary: dict) -> str:
              f"{'cmb_mse run':>12} {'cmb_mse here':>12}"]
     for region, by_key in summary["regions"].items():
         for key, p in by_key.items():
-            k = "/".join(str(p[x]) for x in PATCH_KEYS)
+            k = "/".join(str(p[x]) for x in pick_patch_keys(p))
             lines.append(f"{region:<10} {key:<28} {k:>12} {fmt(p['run_sky'].get('r_upper')):>12} "
                          f"{fmt(p.get('r_upper')):>12} {fmt(p['run_sky'].get('cmb_mse')):>12} {fmt(p.get('cmb_mse')):>12}")
     for key, comb in summary["combined"].items():

@@ -19,9 +19,9 @@ import healpy as hp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from compsep_hpc.model.component import SpectralParameter  # noqa: E402
 from compsep_hpc.store.atomic import atomic_path  # noqa: E402
 
-PARAMETER_LABELS = {"beta_dust": r"$\beta_d$", "temp_dust": r"$T_d$ [K]", "beta_synch": r"$\beta_s$"}
 LABEL_SEED = 12345  # fixed: the shuffled patch colours are the same at every reduce
 OUTSIDE = "lightgray"  # colour of the pixels outside the region
 
@@ -60,35 +60,52 @@ METRIC_LABELS = {"cmb_mse": r"CMB mean squared error [$\mu$K$^2$]",
                  "aic": r"AIC = mean NLL + 2k", "bic": r"BIC = mean NLL + k ln n"}
 
 
-def plot_grid(path: str | os.PathLike, k_beta_dust: np.ndarray, k_temp_dust: np.ndarray,
-              k_beta_synch: np.ndarray, metric_values: np.ndarray, mean_nll: np.ndarray,
-              excluded: np.ndarray, selected: int | None, title: str = "", metric: str = "cmb_mse") -> Path:
-    """The selection figure ``metric`` (METRIC_LABELS) and mean NLL against K_beta_dust, one curve per
-    (K_temp_dust, K_beta_synch).
+def grid_curves(patch_counts: Mapping[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """One curve per combination of the patch counts after the first: its legend label and the
+    boolean mask of its items (one curve labelled 'all items' for a single parameter)."""
+    others = list(patch_counts)[1:]
+    columns = [np.asarray(patch_counts[k]) for k in others]
+    n_items = len(np.asarray(next(iter(patch_counts.values()))))
+    combos = sorted(set(zip(*(c.tolist() for c in columns)))) if others else [()]
+    out = []
+    for combo in combos:
+        mask = np.ones(n_items, bool)
+        for column, value in zip(columns, combo):
+            mask &= column == value
+        out.append((", ".join(f"{k}={v}" for k, v in zip(others, combo)) or "all items", mask))
+    return out
+
+
+def plot_grid(path: str | os.PathLike, patch_counts: Mapping[str, np.ndarray], metric_values: np.ndarray,
+              mean_nll: np.ndarray, excluded: np.ndarray, selected: int | None, title: str = "",
+              metric: str = "cmb_mse") -> Path:
+    """The selection figure ``metric`` (METRIC_LABELS) and mean NLL against the first patch count
+    of ``patch_counts`` (``K_<parameter>`` -> counts, the model's fitted order, any number >= 1),
+    one curve per combination of the others.
 
     All arrays have one entry per completed item. ``excluded`` items (unconverged fits) are drawn
     as red crosses, off the curves; ``selected`` is the index of the selected item (a star), or None.
     """
-    kbd, ktd, kbs = (np.asarray(a) for a in (k_beta_dust, k_temp_dust, k_beta_synch))
+    x_key = next(iter(patch_counts))
+    x = np.asarray(patch_counts[x_key])
     ys = (np.asarray(metric_values, float), np.asarray(mean_nll, float))
     excluded = np.asarray(excluded, bool)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, y, name in zip(axes, ys, (METRIC_LABELS[metric], "mean NLL")):
-        for td, bs in sorted(set(zip(ktd.tolist(), kbs.tolist()))):
-            sel = (ktd == td) & (kbs == bs) & ~excluded
-            order = np.argsort(kbd[sel], kind="stable")
-            ax.plot(kbd[sel][order], y[sel][order], "o-", ms=4,
-                    label=f"K_temp_dust={td}, K_beta_synch={bs}")
+        for label, curve in grid_curves(patch_counts):
+            sel = curve & ~excluded
+            order = np.argsort(x[sel], kind="stable")
+            ax.plot(x[sel][order], y[sel][order], "o-", ms=4, label=label)
         if excluded.any():
-            ax.plot(kbd[excluded], y[excluded], "x", color="red", ms=7, label="excluded (unconverged)")
+            ax.plot(x[excluded], y[excluded], "x", color="red", ms=7, label="excluded (unconverged)")
         if selected is not None:
-            ax.plot(kbd[selected], y[selected], "*", color="black", ms=16, mfc="gold",
+            ax.plot(x[selected], y[selected], "*", color="black", ms=16, mfc="gold",
                     label="selected", zorder=5)
-        if _log_scale(kbd.astype(float)):
+        if _log_scale(x.astype(float)):
             ax.set_xscale("log")
         if name != "mean NLL" and _log_scale(y[~excluded]):
             ax.set_yscale("log")
-        ax.set_xlabel("K_beta_dust")
+        ax.set_xlabel(x_key)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
@@ -123,15 +140,19 @@ def patch_values(labels: np.ndarray, per_patch: np.ndarray) -> np.ndarray:
 
 
 def plot_patches(path: str | os.PathLike, nside: int, pixels: np.ndarray, labels: np.ndarray,
-                 parameter_maps: Mapping[str, np.ndarray], names: Sequence[str], title: str = "") -> Path:
-    """Mollweide views: top row the patch labels ``(3, n_pix)`` of each parameter (shuffled
-    colours), bottom row the recovered per-pixel parameter values ``parameter_maps[name]``
-    (``(n_pix,)``, UNSEEN where unknown). Pixels outside the region are UNSEEN (grey)."""
-    fig = plt.figure(figsize=(15, 7))
-    for i, name in enumerate(names):
+                 parameter_maps: Mapping[str, np.ndarray], parameters: Sequence[SpectralParameter],
+                 title: str = "") -> Path:
+    """Mollweide views, one column per fitted parameter (``parameters``, the model's order): top
+    row its patch labels (``labels`` ``(n_parameters, n_pix)``, shuffled colours), bottom row its
+    recovered per-pixel values ``parameter_maps[name]`` (``(n_pix,)``, UNSEEN where unknown),
+    titled with its declared label. Pixels outside the region are UNSEEN (grey)."""
+    n = len(parameters)
+    fig = plt.figure(figsize=(5 * n, 7))
+    for i, parameter in enumerate(parameters):
+        name = parameter.name
         lab = np.asarray(labels[i])
         k = int(lab.max()) + 1 if lab.size else 1
-        hp.mollview(region_map(nside, pixels, shuffled_labels(lab)), fig=fig.number, sub=(2, 3, i + 1),
+        hp.mollview(region_map(nside, pixels, shuffled_labels(lab)), fig=fig.number, sub=(2, n, i + 1),
                     title=f"{name} patches (K_eff={k})", cmap=_label_cmap(k), min=-0.5, max=k - 0.5,
                     cbar=False, badcolor=OUTSIDE)
         values = np.asarray(parameter_maps[name], float)
@@ -139,8 +160,8 @@ def plot_patches(path: str | os.PathLike, nside: int, pixels: np.ndarray, labels
         lo, hi = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 1.0)
         if hi <= lo:
             lo, hi = lo - 0.5 * (abs(lo) or 1) * 1e-3, hi + 0.5 * (abs(hi) or 1) * 1e-3
-        hp.mollview(region_map(nside, pixels, values), fig=fig.number, sub=(2, 3, i + 4),
-                    title=f"recovered {PARAMETER_LABELS.get(name, name)} (mean over realizations)",
+        hp.mollview(region_map(nside, pixels, values), fig=fig.number, sub=(2, n, i + 1 + n),
+                    title=f"recovered {parameter.label} (mean over realizations)",
                     min=lo, max=hi, cmap="viridis", format="%.4g", badcolor=OUTSIDE)
     fig.suptitle(title, y=0.995, fontsize=13)
     return save_figure(fig, path)

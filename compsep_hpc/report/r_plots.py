@@ -6,7 +6,8 @@ comparing the K-means pick (criterion ``min_r_upper``) with each multi-resolutio
   lensing and r = 0.001 templates put through the panel's bandpower windows;
 - ``r_likelihood.png`` (Fig. 12): the normalised r likelihoods, r_hat + sigma(r) written in each panel;
 - ``r_hat_realizations.png``: histograms of the per-realization r_hat, with the forecast r_hat;
-- ``r_upper_<region>.png``: r_hat + sigma(r) of a region's items against each patch count.
+- ``r_upper_<region>.png``: r_hat + sigma(r) of a region's items against the patch count of each
+  fitted parameter of the run's model.
 
 Legends sit outside the panels; the ell axis is linear with integer ticks. Writes PNG files and
 returns their paths relative to the run folder.
@@ -26,7 +27,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from compsep_hpc.grid.config import MULTIRES_PRESETS  # noqa: E402
 from compsep_hpc.grid.experiment import Experiment  # noqa: E402
-from compsep_hpc.model.parameters import PATCH_KEYS  # noqa: E402
 from compsep_hpc.report.plots import save_figure  # noqa: E402
 from compsep_hpc.science.bandpowers import bin_centres  # noqa: E402
 from compsep_hpc.science.coupling import binned_model  # noqa: E402
@@ -84,8 +84,8 @@ def r_plots(run_dir: Path, experiment: Experiment, selection: dict, records: lis
         rows = [r for r in records if r.get("region") == region and not r.get("baseline_preset")
                 and r.get("strategy", "kmeans") == experiment.config.grid.strategy and "r_upper" in r]
         if rows:
-            written.append(_r_upper_plot(run_dir, region, rows, info.get("min_r_upper"),
-                                         info.get("multires_baselines", {})))
+            written.append(_r_upper_plot(run_dir, region, rows, experiment.config.model.patch_keys,
+                                         info.get("min_r_upper"), info.get("multires_baselines", {})))
     return written
 
 
@@ -191,12 +191,13 @@ def _histogram_plot(run_dir: Path, panels: dict[str, dict[str, dict]]) -> str:
     return _save(fig, run_dir, "plots/r_hat_realizations.png")
 
 
-def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], pick: dict | None,
+def _r_upper_plot(run_dir: Path, region: str, rows: list[dict], patch_keys: tuple[str, ...], pick: dict | None,
                   baselines: dict[str, dict | None]) -> str:
-    """r_hat + sigma(r) of a region's items against each patch count, the pick starred, each
-    multires baseline preset's value a horizontal line."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=True)
-    for ax, key in zip(axes, PATCH_KEYS):
+    """r_hat + sigma(r) of a region's items (records) against each patch count (``patch_keys``, one
+    panel each), the pick starred, each multires baseline preset's value a horizontal line."""
+    fig, axes = plt.subplots(1, len(patch_keys), figsize=(4 * len(patch_keys), 3.8), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, key in zip(axes, patch_keys):
         k = np.array([r[key] for r in rows])
         y = np.array([r["r_upper"] for r in rows])
         ax.scatter(k, y, s=10, alpha=0.5)

@@ -33,19 +33,27 @@ import numpy as np
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import CompsepError
 from compsep_hpc.grid.work import WorkItem, run_work_list
-from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
 from compsep_hpc.provenance import code_version
-from compsep_hpc.report.items_table import AT_BOUND, HOLDOUT_COLUMNS, R_COLUMNS, item_row, items_csv
+from compsep_hpc.report.items_table import HOLDOUT_COLUMNS, R_COLUMNS, at_bound_columns, item_row, items_csv
 from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS, choice, criterion_metric,
                                           pick, scalars, select, usable)
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import read_records
-from compsep_hpc.store.run_folder import (load_run_folder, read_geometry, read_templates, use_stored_cmb_spectra,
+from compsep_hpc.store.run_folder import (load_run_folder, read_geometry, read_cmb_spectra, read_templates,
                                           write_geometry)
 
-FIGURES = ("cmb_variance", "cmb_mse", "mean_nll", "n_parameters", "aic", "bic", *AT_BOUND, *R_COLUMNS,
-           *HOLDOUT_COLUMNS)  # of each pick
+
+
+def pick_figures(parameters: tuple[str, ...]) -> tuple[str, ...]:
+    """The figures of each pick in ``selection.json`` of a run fitting ``parameters``."""
+    return ("cmb_variance", "cmb_mse", "mean_nll", "n_parameters", "aic", "bic", *at_bound_columns(parameters),
+            *R_COLUMNS, *HOLDOUT_COLUMNS)
+
+
+def pick_entry(row: dict | None, model) -> dict | None:
+    """The ``selection.json`` form of a picked ``row`` (report/selection.py ``choice``) of a run of ``model``."""
+    return choice(row, pick_figures(model.fitted), model.patch_keys)
 
 
 def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, plots: bool = True,
@@ -75,11 +83,10 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     from compsep_hpc.science.figures import CmbTemplates
 
     stored = read_templates(run_dir)
-    use_stored_cmb_spectra(run_dir)
-    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored))
+    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored), read_cmb_spectra(run_dir))
     use_stored_geometries(run_dir, experiment, config.regions.names)
     rows = [record_row(r, items[r["item_id"]], experiment) for r in records]
-    write_atomic(run_dir / "items.csv", items_csv(rows))
+    write_atomic(run_dir / "items.csv", items_csv(rows, config.model.fitted))
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r, max_r_bias)
     picks = {r: regions[r]["min_r_upper"] for r in regions} if has_r else None
     stitch = has_r and not regions_only
@@ -119,8 +126,8 @@ def record_row(record: dict, item: WorkItem, experiment) -> dict:
     """The ``items.csv`` row of a record of ``item``, with the run's held-out count, the region's
     data values (AIC/BIC) and the injected r (r_bias)."""
     c = experiment.config
-    return item_row(record, item.grid_values, item.region, item.strategy, item.preset, holdout=c.noise.holdout,
-                    n_data=n_data_values(experiment, item.region), r_in=c.sky.r)
+    return item_row(record, c.model.fitted, item.grid_values, item.region, item.strategy, item.preset,
+                    holdout=c.noise.holdout, n_data=n_data_values(experiment, item.region), r_in=c.sky.r)
 
 
 def use_stored_geometries(run_dir: Path, experiment, names) -> None:
@@ -143,7 +150,7 @@ def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], ex
                  for key, rule in CRITERIA.items()}
         chosen[region] = picks[criterion]
         regions[region] = {
-            **{key: choice(row, FIGURES) for key, row in picks.items()},
+            **{key: pick_entry(row, config.model) for key, row in picks.items()},
             "n_items_done": len(every),
             "n_items_total": sum(it.region == region for it in items),
             "n_excluded_unconverged": select(region_rows)[1],
@@ -153,17 +160,18 @@ def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], ex
             "apod_warning": experiment.geometry(region).apod_warning,
         }
         if config.grid.multires_baseline:
-            regions[region]["multires_baselines"] = {p: _baseline(every, p) for p in config.grid.multires_baseline}
+            regions[region]["multires_baselines"] = {p: _baseline(every, p, config.model)
+                                                     for p in config.grid.multires_baseline}
     return regions, chosen
 
 
-def _baseline(rows: list[dict], preset: str) -> dict | None:
+def _baseline(rows: list[dict], preset: str, model) -> dict | None:
     """The JSON form of a region's baseline item of ``preset`` (None until done), reported whether
     or not its fits converged, with the number that did not."""
     base = next((r for r in rows if r["baseline_preset"] == preset), None)
     if base is None:
         return None
-    return {**choice(base, FIGURES), "n_unconverged": base["n_unconverged"]}
+    return {**pick_entry(base, model), "n_unconverged": base["n_unconverged"]}
 
 
 def _combined_means(regions: dict[str, dict], key: str) -> dict | None:
@@ -196,26 +204,33 @@ def _make_plots(run_dir: Path, experiment, rows: list[dict], records: list[dict]
 
     out: list[str] = []
     by_id = {r["item_id"]: r for r in records}
-    nside = experiment.config.nside
+    model = experiment.config.model
     for region, best in chosen.items():
         region_rows = [r for r in rows if r["region"] == region]
         if not region_rows:
             continue
-        col = {k: np.array([r[k] for r in region_rows]) for k in (*PATCH_KEYS, metric, "mean_nll")}
+        col = {k: np.array([r[k] for r in region_rows]) for k in (*model.patch_keys, metric, "mean_nll")}
         sel = None if best is None else next(i for i, r in enumerate(region_rows) if r is best)
         rel = f"plots/grid_{region}.png"
-        plots.plot_grid(run_dir / rel, col["K_beta_dust"], col["K_temp_dust"], col["K_beta_synch"],
-                        col[metric], col["mean_nll"], np.array([not usable(r, metric) for r in region_rows]), sel,
-                        title=f"{region}", metric=metric)
+        plots.plot_grid(run_dir / rel, {k: col[k] for k in model.patch_keys}, col[metric], col["mean_nll"],
+                        np.array([not usable(r, metric) for r in region_rows]), sel, title=f"{region}", metric=metric)
         out.append(rel)
-        if best is None:
-            continue
-        k = tuple(best[key] for key in PATCH_KEYS)
-        labels = experiment.labels(region, k)
-        rec = by_id[best["item_id"]]
-        maps = {p: plots.patch_values(labels[i], rec.get(f"{p}_mean", [])) for i, p in enumerate(PARAMETERS)}
-        rel = f"plots/patches_{region}.png"
-        plots.plot_patches(run_dir / rel, nside, experiment.pixels(region), labels, maps, PARAMETERS,
-                           title=f"{region}: selected " + ", ".join(f"{a}={b}" for a, b in zip(PATCH_KEYS, k)))
-        out.append(rel)
+        if best is not None:
+            out.append(_patch_plot(run_dir, experiment, region, best, by_id[best["item_id"]]))
     return out
+
+
+def _patch_plot(run_dir: Path, experiment, region: str, best: dict, record: dict) -> str:
+    """The patch and recovered parameter maps of a region's selected item (its ``items.csv`` row
+    ``best`` and its ``record``); the path relative to the run folder."""
+    from compsep_hpc.report import plots
+
+    model = experiment.config.model
+    k = tuple(best[key] for key in model.patch_keys)
+    labels = experiment.labels(region, k)
+    maps = {p: plots.patch_values(labels[i], record.get(f"{p}_mean", [])) for i, p in enumerate(model.fitted)}
+    rel = f"plots/patches_{region}.png"
+    plots.plot_patches(run_dir / rel, experiment.config.nside, experiment.pixels(region), labels, maps,
+                       model.fitted_parameters,
+                       title=f"{region}: selected " + ", ".join(f"{a}={b}" for a, b in zip(model.patch_keys, k)))
+    return rel

@@ -21,24 +21,25 @@ region's pick under each:
   foreground bias stays small.
 - ``min_aic``, ``min_bic``: information criteria on the spectral likelihood. The NLL of the fit is
   :math:`-2\ln L` up to a constant (physics.md: no 1/2; the amplitudes are maximised
-  analytically, the profile likelihood), so with :math:`k` = the item's patches
-  :math:`K_{\beta_d} + K_{T_d} + K_{\beta_s}` (the effective counts: K-means may leave patches
-  empty) and :math:`n` its data values (pixels x bands x 2 Stokes):
+  analytically, the profile likelihood), so with :math:`k` = the item's patches summed over the
+  model's fitted parameters, :math:`\sum_p K_p` (:math:`K_{\beta_d} + K_{T_d} + K_{\beta_s}` for the
+  default model; the effective counts: K-means may leave patches empty) and :math:`n` its data
+  values (pixels x bands x 2 Stokes):
   :math:`\mathrm{AIC} = \overline{\mathrm{NLL}} + 2k`, :math:`\mathrm{BIC} = \overline{\mathrm{NLL}} + k\ln n`,
   :math:`\overline{\mathrm{NLL}}` the mean over the in-sample noise realizations. The amplitudes
-  (3 per pixel and Stokes) are as many in every item of a region: they shift all its AIC/BIC
-  alike and are left out of k.
+  (one per component, pixel and Stokes) are as many in every item of a region: they shift all its
+  AIC/BIC alike and are left out of k.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from compsep_hpc.errors import CompsepError
-from compsep_hpc.model.parameters import PATCH_KEYS
 
 
 class Criterion(NamedTuple):
@@ -122,13 +123,20 @@ def json_float(x: Any) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def choice(row: dict | None, figures: tuple[str, ...]) -> dict | None:
-    """The JSON form of a picked row: its patch keys, its figures (None when not finite) and item id."""
+def choice(row: dict | None, figures: Sequence[str], patch_keys: Sequence[str]) -> dict | None:
+    """The JSON form of a picked row: its ``patch_keys`` (the model's ``K_<parameter>``, first and
+    in order), its figures (None when not finite) and item id."""
     if row is None:
         return None
-    return {**{k: row[k] for k in PATCH_KEYS},
+    return {**{k: row[k] for k in patch_keys},
             **{f: row[f] if type(row[f]) is int else json_float(row[f]) for f in figures if f in row},
             "item_id": row["item_id"]}
+
+
+def pick_patch_keys(entry: dict) -> tuple[str, ...]:
+    """The ``K_<parameter>`` keys of a pick's JSON form (:func:`choice`), in the model's order: a
+    ``selection.json`` names its run's parameters by itself."""
+    return tuple(k for k in entry if k.startswith("K_"))
 
 
 def scalars(figures: dict | None) -> dict | None:

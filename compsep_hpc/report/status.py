@@ -2,7 +2,8 @@
 
 :func:`status_summary` gathers the figures once; :func:`format_status` prints them for people
 and ``--json`` prints the same dictionary for scripts (the Slurm jobs read ``items_done`` and
-``items_total`` from it).
+``items_total`` from it). The parameters on a bound are counted per fitted parameter of the
+run's model (``fitted_parameters``, from the run folder's config).
 """
 
 from __future__ import annotations
@@ -14,20 +15,20 @@ from typing import Any
 import numpy as np
 
 from compsep_hpc.grid.work import run_work_list
-from compsep_hpc.model.parameters import PARAMETERS
 from compsep_hpc.store.checkpoint import file_attributes, read_records, record_files
 from compsep_hpc.store.run_folder import load_run_folder
 
 MAX_LISTED = 10  # failed item ids listed in full
 
 
-def _at_bound(records: list[dict]) -> dict[str, Any] | None:
-    """Parameters that ended on a bound, per family, summed over the noise fits of all records."""
-    counts = [np.asarray(r["n_at_bound"]).reshape(-1, 3) for r in records if "n_at_bound" in r]
+def _at_bound(records: list[dict], parameters: tuple[str, ...]) -> dict[str, Any] | None:
+    """Parameters that ended on a bound, per family (``parameters``, the fitted ones), summed over
+    the noise fits of all records (each ``n_at_bound`` (n_real, n_parameters))."""
+    counts = [np.asarray(r["n_at_bound"]).reshape(-1, len(parameters)) for r in records if "n_at_bound" in r]
     if not counts:
         return None
     stacked = np.concatenate(counts)
-    return {"noise_fits": len(stacked), **{p: int(v) for p, v in zip(PARAMETERS, stacked.sum(axis=0))},
+    return {"noise_fits": len(stacked), **{p: int(v) for p, v in zip(parameters, stacked.sum(axis=0))},
             "fits_with_any": int(np.sum(stacked.sum(axis=1) > 0))}
 
 
@@ -69,7 +70,7 @@ def status_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
                              "total": sum(it.region == region for it in items)} for region in config.regions.names},
         "unconverged_items": [r["item_id"] for r in records if int(r.get("n_unconverged", 0)) > 0],
         "systematic_unconverged_items": [r["item_id"] for r in records if not bool(r.get("systematic_converged", True))],
-        "at_bound": _at_bound(records),
+        "fitted_parameters": list(config.model.fitted), "at_bound": _at_bound(records, config.model.fitted),
         "record_files": n_files, "ranks_seen": len({(a.get("launch_id"), a.get("rank")) for _, a in attrs}),
         "launches": len({a.get("launch_id") for _, a in attrs}),
         "mean_seconds_per_item": mean_s, "latest_launch": latest.get("launch_id"), "latest_n_ranks": n_ranks,
@@ -113,7 +114,7 @@ def format_status(s: dict[str, Any]) -> str:
     b = s["at_bound"]
     lines.append("parameters on a bound: -" if b is None else
                  f"parameters on a bound over {b['noise_fits']} noise fits: "
-                 + ", ".join(f"{p} {b[p]}" for p in PARAMETERS) + f" (fits with any: {b['fits_with_any']})")
+                 + ", ".join(f"{p} {b[p]}" for p in s["fitted_parameters"]) + f" (fits with any: {b['fits_with_any']})")
     lines.append(_failures("unconverged systematic fit", s["systematic_unconverged_items"]))
     lines.append(f"record files: {s['record_files']}, written by {s['ranks_seen']} rank(s) over {s['launches']} launch(es)")
     mean_s = s["mean_seconds_per_item"]

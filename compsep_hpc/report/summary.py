@@ -1,8 +1,12 @@
-"""The human summary of a selection: what ``compsep-hpc reduce`` prints and ``summary.txt`` holds."""
+"""The human summary of a selection: what ``compsep-hpc reduce`` prints and ``summary.txt`` holds.
+
+The patch-count columns are the ``K_<parameter>`` keys of the selection's picks (its run's fitted
+parameters, in the model's order: report/selection.py ``pick_patch_keys``).
+"""
 
 from __future__ import annotations
 
-from compsep_hpc.report.items_table import AT_BOUND
+from compsep_hpc.report.selection import pick_patch_keys
 
 
 def _fmt(x: float | None) -> str:
@@ -25,28 +29,43 @@ def _combined_r_lines(comb: dict | None, title: str) -> list[str]:
     return lines
 
 
-def _bounds(choice: dict) -> str:
-    """Mean parameters on a bound per family of a pick, ``beta_dust/temp_dust/beta_synch``."""
-    values = [choice.get(k) for k in AT_BOUND]
+def _bounds(choice: dict, patch_keys: tuple[str, ...]) -> str:
+    """Mean parameters on a bound per family of a pick, one per parameter joined by '/'."""
+    values = [choice.get(f"at_bound_{k[2:]}") for k in patch_keys]
     return "/".join("-" if v is None else f"{v:.3g}" for v in values)
 
 
-def _baseline_line(preset: str, base: dict) -> str:
+def _pick_cells(pick: dict, patch_keys: tuple[str, ...]) -> str:
+    """A pick's patch counts, figures, item id and parameters on a bound, under the header's columns."""
+    counts = " ".join(f"{pick[k]:>{len(k)}}" for k in patch_keys)
+    return (f"{counts} {_fmt(pick.get('cmb_mse')):>15} {_fmt(pick.get('cmb_variance')):>13} "
+            f"{_fmt(pick.get('r_upper')):>10} {pick['item_id']:>6} {_bounds(pick, patch_keys):>9}")
+
+
+def _baseline_line(preset: str, base: dict, patch_keys: tuple[str, ...]) -> str:
     """A region's baseline item of ``preset``, under its picks."""
-    return (f"{'':<10} {'baseline':>9} {'':>5} {base['K_beta_dust']:>11} {base['K_temp_dust']:>11} "
-            f"{base['K_beta_synch']:>12} {_fmt(base.get('cmb_mse')):>15} {_fmt(base.get('cmb_variance')):>13} "
-            f"{_fmt(base.get('r_upper')):>10} {base['item_id']:>6} {_bounds(base):>9}  (multires {preset} patch nsides"
+    return (f"{'':<10} {'baseline':>9} {'':>5} {_pick_cells(base, patch_keys)}  (multires {preset} patch nsides"
             + _unconverged_note(base.get("n_unconverged", 0)) + ")")
+
+
+def _selection_patch_keys(selection: dict) -> tuple[str, ...]:
+    """The ``K_<parameter>`` keys of the first pick of the selection (none when nothing was picked)."""
+    for info in selection["regions"].values():
+        for entry in (*info.values(), *info.get("multires_baselines", {}).values()):
+            if isinstance(entry, dict) and "item_id" in entry:
+                return pick_patch_keys(entry)
+    return ()
 
 
 def format_selection(selection: dict) -> str:
     """A short human summary of a selection (what ``compsep-hpc reduce`` prints)."""
     crit = key = selection["criterion"]
+    patch_keys = _selection_patch_keys(selection)
     lines = [f"run {selection.get('run_name', '?')} (config {selection['config_sha256'][:12]}), "
              f"criterion {crit}: {selection['n_items_done']}/{selection['n_items_total']} items done; "
              "excl: items with an unconverged fit; at bound: mean parameters on a bound per fit "
-             "(beta_dust/temp_dust/beta_synch)"]
-    head = f"{'region':<10} {'done':>9} {'excl':>5} {'K_beta_dust':>11} {'K_temp_dust':>11} {'K_beta_synch':>12}"
+             f"({'/'.join(k[2:] for k in patch_keys)})"]
+    head = f"{'region':<10} {'done':>9} {'excl':>5} " + " ".join(patch_keys)
     lines.append(head + f" {'cmb_mse [uK^2]':>15} {'cmb_variance':>13} {'r_upper':>10} {'item':>6} {'at bound':>9}")
     for region, info in selection["regions"].items():
         done = f"{info['n_items_done']}/{info['n_items_total']}"
@@ -54,11 +73,9 @@ def format_selection(selection: dict) -> str:
         if s is None:
             lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5}   no usable item")
         else:
-            lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {s['K_beta_dust']:>11} "
-                         f"{s['K_temp_dust']:>11} {s['K_beta_synch']:>12} {_fmt(s.get('cmb_mse')):>15} "
-                         f"{_fmt(s.get('cmb_variance')):>13} {_fmt(s.get('r_upper')):>10} {s['item_id']:>6} {_bounds(s):>9}")
+            lines.append(f"{region:<10} {done:>9} {info['n_excluded_unconverged']:>5} {_pick_cells(s, patch_keys)}")
         baselines = info.get("multires_baselines", {})
-        lines += [_baseline_line(preset, base) for preset, base in baselines.items() if base is not None]
+        lines += [_baseline_line(preset, base, patch_keys) for preset, base in baselines.items() if base is not None]
     lines += [f"warning {region}: {info['apod_warning']}" for region, info in selection["regions"].items()
               if info.get("apod_warning")]
     lines += _combined_r_lines(selection["combined"].get("min_r_upper"), "combined min_r_upper selections")

@@ -1,6 +1,6 @@
 r"""Fit one clustering configuration on one region over all noise realizations, and score it.
 
-For a region and patch labels of the three spectral parameters this fits every noise
+For a region and patch labels of the model's fitted spectral parameters this fits every noise
 realization in one jitted, vmapped call, fits the noiseless foreground-only sky with the same
 patches (the systematic fit) and reconstructs the CMB of both: the recovered CMB maps
 (n_real, 2, n_pix) and the foreground-only fit's CMB (2, n_pix) in uK_CMB, with the fitted
@@ -33,10 +33,10 @@ from compsep_hpc.separation.likelihood import (
     pixel_nll,
     pixel_term_nll,
 )
+from compsep_hpc.separation import model_terms
 from compsep_hpc.separation.newton import NewtonTerms, minimize_newton
 from compsep_hpc.separation.observations import RegionData
 from compsep_hpc.separation.packing import PackedLayout, hessian_structure, packed_layout, per_entry, shift_patches, split, unpack
-from compsep_hpc.model.parameters import PARAMETERS
 from compsep_hpc.precision import require_float64
 from compsep_hpc.separation.config import FitConfig
 from compsep_hpc.separation.term_derivatives import compressed_term_derivatives, pixel_term_derivatives
@@ -47,7 +47,7 @@ MOMENT_BATCH = 8  # realizations whose (n_pix, n_freq, n_freq) outer products ar
 class ConfigurationResult(NamedTuple):
     """Per-realization fits (leading axis n_real) and the systematic fit of one configuration."""
 
-    n_patches: tuple[int, int, int]
+    n_patches: tuple[int, ...]
     likelihood: str
     n_cells: int
     fit: FitResult
@@ -92,20 +92,21 @@ class FitProblem(NamedTuple):
     structure: HessianStructure
 
 
-def fit_problem(labels: np.ndarray, fit: FitConfig) -> tuple[FitProblem, PackedLayout, int]:
-    """The fit arrays of patch ``labels`` (3, n_pix), joint cells padded to a size class; also the
-    layout (to split fitted vectors) and the exact number of joint cells."""
+def fit_problem(labels: np.ndarray, fit: FitConfig, names: tuple[str, ...]) -> tuple[FitProblem, PackedLayout, int]:
+    """The fit arrays of patch ``labels`` (n_p, n_pix) of the fitted parameters ``names`` (the
+    model's order), joint cells padded to a size class; also the layout (to split fitted vectors)
+    and the exact number of joint cells."""
     labels = np.asarray(labels, dtype=np.int64)
     exact = joint_cells(labels)
     cells = joint_cells(labels, pad_to=size_class(exact.n_cells, 8))
-    layout = packed_layout(tuple(int(labels[k].max()) + 1 for k in range(3)))
+    layout = packed_layout(tuple(int(row.max()) + 1 for row in labels))
     problem = FitProblem(
         labels=jnp.asarray(shift_patches(labels, layout)), cell_index=jnp.asarray(cells.cell_index),
         cell_patches=jnp.asarray(shift_patches(cells.cell_patches, layout)),
-        start=jnp.asarray(per_entry(fit.start, layout)),
-        lower=jnp.asarray(per_entry({p: fit.bounds[p][0] for p in PARAMETERS}, layout)),
-        upper=jnp.asarray(per_entry({p: fit.bounds[p][1] for p in PARAMETERS}, layout)),
-        family=jnp.asarray(layout.family), fill=jnp.asarray([fit.start[p] for p in PARAMETERS]),
+        start=jnp.asarray(per_entry(fit.start, layout, names)),
+        lower=jnp.asarray(per_entry({p: fit.bounds[p][0] for p in names}, layout, names)),
+        upper=jnp.asarray(per_entry({p: fit.bounds[p][1] for p in names}, layout, names)),
+        family=jnp.asarray(layout.family), fill=jnp.asarray([fit.start[p] for p in names]),
         structure=jax.tree.map(jnp.asarray, hessian_structure(cells.cell_patches, layout,
                                                               dense_block=fit.linear_solver == "schur")),
     )
@@ -119,23 +120,36 @@ def fit_realizations(data: jnp.ndarray, problem: FitProblem, model: SpectralMode
     ``gtol`` on the projected gradient) or ``lbfgs`` (lbfgs.py). Pure: jit it, as
     ``_fit_and_reconstruct`` does."""
     q = problem
+    term_nll, derivatives = term_forms(model, likelihood)
+    compressed = likelihood == "compressed"
+    inputs = _moments(data, q, model) if compressed else jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
+    term_patches = q.cell_patches if compressed else q.labels
     if method == "newton":
         solve = partial(minimize_newton, structure=q.structure, start=q.start, lower=q.lower, upper=q.upper,
                         max_iter=max_iter, gtol=gtol, linear_solver=linear_solver)
-        if likelihood == "compressed":
-            terms = NewtonTerms(q.cell_patches, None, q.cell_patches)
-            forms = partial(compressed_term_nll, model=model), partial(compressed_term_derivatives, model=model)
-            return jax.vmap(lambda w: solve(*forms, w, terms))(_moments(data, q, model))
-        terms = NewtonTerms(q.labels, q.cell_index, q.cell_patches)
-        forms = partial(pixel_term_nll, model=model), partial(pixel_term_derivatives, model=model)
-        return jax.vmap(lambda d: solve(*forms, pixel_data(d, model.inv_noise_var), terms))(data)
+        terms = NewtonTerms(term_patches, None if compressed else q.cell_index, q.cell_patches)
+        return jax.vmap(lambda w: solve(term_nll, derivatives, w, terms))(inputs)
     solve = partial(minimize_lbfgs, start=q.start, lower=q.lower, upper=q.upper, max_iter=max_iter, ftol=ftol,
                     gtol=gtol)
-    if likelihood == "compressed":
-        return jax.vmap(lambda w: solve(lambda x: compressed_nll(unpack(x, q.family, q.fill), q.cell_patches, w,
-                                                                 model)))(_moments(data, q, model))
-    pixels = jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
-    return jax.vmap(lambda d: solve(lambda x: pixel_nll(unpack(x, q.family, q.fill), q.labels, d, model)))(pixels)
+    if model.closed_form:  # per-patch SEDs: the transcendentals once per patch, not per term
+        names = model.sky.fitted
+        nll = compressed_nll if compressed else pixel_nll
+        return jax.vmap(lambda w: solve(lambda x: nll(unpack(x, q.family, q.fill, names), term_patches, w, model)))(
+            inputs)
+    return jax.vmap(lambda w: solve(lambda x: jnp.sum(term_nll(x[term_patches].T, w))))(inputs)
+
+
+def term_forms(model: SpectralModel, likelihood: str):
+    """``(term_nll, term_derivatives)`` of the ``compressed`` or ``pixel`` form, each taking the
+    terms' parameters (n, n_p) and their data: in closed form for the default model
+    (likelihood.py, term_derivatives.py), by JAX differentiation for any other (model_terms.py)."""
+    if model.closed_form:
+        forms = ((compressed_term_nll, compressed_term_derivatives) if likelihood == "compressed"
+                 else (pixel_term_nll, pixel_term_derivatives))
+    else:
+        forms = ((model_terms.compressed_term_nll, model_terms.compressed_term_derivatives) if likelihood == "compressed"
+                 else (model_terms.pixel_term_nll, model_terms.pixel_term_derivatives))
+    return tuple(partial(f, model=model) for f in forms)
 
 
 def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel):
@@ -151,10 +165,18 @@ def _fit_and_reconstruct(data, problem, model, *, likelihood, method, max_iter, 
     """:func:`fit_realizations`, then the CMB of every realization (when ``keep_maps``)."""
     result = fit_realizations(data, problem, model, likelihood=likelihood, method=method, max_iter=max_iter,
                               ftol=ftol, gtol=gtol, linear_solver=linear_solver)
-    params = jax.vmap(lambda x: unpack(x, problem.family, problem.fill))(result.params)
-    weights = jax.vmap(lambda p: component_weights(p, problem.cell_patches, model)[:, 0, :])(params)
+    weights = jax.vmap(lambda x: cmb_weights(x, problem, model))(result.params)  # (n_real, n_cells, n_freq)
     cmb = jnp.einsum("rpf,rfsp->rsp", weights[:, problem.cell_index, :], data)  # (n_real, 2, n_pix)
     return result, (cmb if keep_maps else None)
+
+
+def cmb_weights(x: jnp.ndarray, problem: FitProblem, model: SpectralModel) -> jnp.ndarray:
+    """The CMB row of the reconstruction operator per joint cell (n_cells, n_freq) at the flat
+    parameters ``x``."""
+    if model.closed_form:
+        params = unpack(x, problem.family, problem.fill, model.sky.fitted)
+        return component_weights(params, problem.cell_patches, model)[:, 0, :]
+    return model_terms.cmb_weights(x[problem.cell_patches].T, model)
 
 
 def fit_settings(fit: FitConfig) -> dict:
@@ -163,13 +185,13 @@ def fit_settings(fit: FitConfig) -> dict:
                 linear_solver=fit.linear_solver)
 
 
-def _host_result(result: FitResult, problem: FitProblem, layout: PackedLayout) -> FitResult:
+def _host_result(result: FitResult, problem: FitProblem, layout: PackedLayout, names: tuple[str, ...]) -> FitResult:
     """``result`` on the host, ``n_at_bound`` per family counted, params split per parameter."""
     result = jax.tree.map(np.asarray, result)
     real = ~np.asarray(problem.structure.fixed)
     counts = count_at_bounds(result.params, np.asarray(problem.lower), np.asarray(problem.upper),
-                             np.asarray(problem.family), real)
-    return result._replace(n_at_bound=counts, params=split(result.params, layout))
+                             np.asarray(problem.family), real, len(names))
+    return result._replace(n_at_bound=counts, params=split(result.params, layout, names))
 
 
 def evaluate_configuration(
@@ -180,25 +202,27 @@ def evaluate_configuration(
     *,
     keep_maps: bool = True,
 ) -> ConfigurationResult:
-    """Fit and score one configuration. ``labels`` (3, n_pix): patch of each pixel per parameter.
+    """Fit and score one configuration. ``labels`` (n_p, n_pix): patch of each pixel per fitted
+    parameter of ``model.sky`` (its order).
 
-    The three parameters are fitted as one flat vector padded to a size class (packing.py) and
+    The parameters are fitted as one flat vector padded to a size class (packing.py) and
     the joint cells are padded to a size class too (cells.size_class), so a grid compiles a
     handful of times; padding has no effect on the result.
     """
     require_float64()
-    problem, layout, n_cells = fit_problem(labels, fit)
+    names = model.sky.fitted
+    problem, layout, n_cells = fit_problem(labels, fit, names)
     likelihood = choose_likelihood(problem.labels.shape[1], n_cells, len(model.frequencies), fit.likelihood, fit.method)
     run = partial(_fit_and_reconstruct, problem=problem, model=model, likelihood=likelihood, **fit_settings(fit))
     result, cmb = run(jnp.asarray(region.data), keep_maps=keep_maps)
     sys_result, sys_cmb = run(jnp.asarray(region.foregrounds)[None], keep_maps=True)
-    sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_result, problem, layout))
+    sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_result, problem, layout, names))
     sys_cmb = np.asarray(sys_cmb)[0]
     return ConfigurationResult(
         n_patches=layout.counts,
         likelihood=likelihood,
         n_cells=n_cells,
-        fit=_host_result(result, problem, layout),
+        fit=_host_result(result, problem, layout, names),
         systematic=sys_result,
         systematic_cmb_power=float(np.mean(sys_cmb**2)),
         cmb_maps=None if cmb is None else np.asarray(cmb),

@@ -17,7 +17,7 @@ class FitResult(NamedTuple):
     ``params`` are the physical parameters (flat vector or dict of arrays), ``nll`` the final
     value, ``iterations`` the number of Newton or L-BFGS iterations, ``converged`` True only for
     a finite value that met the method's stopping rule before ``max_iter``; ``n_at_bound``
-    (..., 3) the parameters of each family (PARAMETERS order) that end on a bound, when counted.
+    (..., n_p) the parameters of each family (the model's fitted order) on a bound, when counted.
     """
 
     params: dict | jnp.ndarray
@@ -28,12 +28,12 @@ class FitResult(NamedTuple):
 
 
 def count_at_bounds(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, family: np.ndarray,
-                    real: np.ndarray) -> np.ndarray:
+                    real: np.ndarray, n_families: int) -> np.ndarray:
     """Parameters of each family on a bound: ``x`` (..., size) flat vectors, ``lower``/``upper``
     (size,), ``family`` (size,) their family index, ``real`` (size,) False on padding.
-    Returns (..., 3) ints. Within ``AT_BOUND_RTOL`` of the range counts as on the bound (the
+    Returns (..., n_families) ints. Within ``AT_BOUND_RTOL`` of the range counts as on the bound (the
     Newton fit lands exactly on it; L-BFGS's sigmoid only approaches it)."""
     x = np.asarray(x)
     margin = AT_BOUND_RTOL * (upper - lower)
     on = ((x - lower <= margin) | (upper - x <= margin)) & real
-    return np.stack([np.sum(on & (family == i), axis=-1) for i in range(3)], axis=-1).astype(np.int64)
+    return np.stack([np.sum(on & (family == i), axis=-1) for i in range(n_families)], axis=-1).astype(np.int64)

@@ -1,24 +1,27 @@
-r"""The exact Hessian of the spectral NLL from per-cell 3x3 blocks, and the Newton linear solves.
+r"""The exact Hessian of the spectral NLL from per-cell n_p x n_p blocks (n_p fitted parameters), and the Newton linear solves.
 
 The NLL is a sum over joint cells J (or pixels) of terms :math:`f_J(\theta_J)` that each depend on
-three entries of the flat parameter vector :math:`x` (packing.py): the cell's beta_dust,
-temp_dust and beta_synch patch values, at flat indices ``index[:, J]``. So
+:math:`n_p` entries of the flat parameter vector :math:`x` (packing.py): the cell's patch value of
+each fitted parameter, at flat indices ``index[:, J]``. So
 
 .. math:: g = \sum_J P_J^T \nabla f_J, \qquad H = \sum_J P_J^T \nabla^2 f_J\, P_J,
 
-a scatter-add of one 3-vector and one 3x3 block per cell. No cell holds two patches of one
-parameter, so within a family H is diagonal. Writing the families in the order (e, s), with e the
-*eliminated* family (the largest) and s the two others (the *small* families),
+a scatter-add of one :math:`n_p`-vector and one :math:`n_p \times n_p` block per cell. No cell
+holds two patches of one parameter, so within a family H is diagonal, whatever the number of
+families. Writing the families in the order (e, s), with e the *eliminated* family (the largest)
+and s the :math:`n_p - 1` others (the *small* families),
 
 .. math:: H = \begin{pmatrix} D_e & C \\ C^T & H_{ss} \end{pmatrix},
 
-with :math:`D_e` diagonal and :math:`C` holding one entry per cell and small family. The damped
+with :math:`D_e` diagonal and :math:`C` holding one entry per cell and small family; the small
+families' own blocks of :math:`H_{ss}` are diagonal too, and their couplings have one entry per
+cell and pair of small families. The damped
 Newton system :math:`(H - \mathrm{diag}\,H_{ii} + (1 + \lambda)\,\mathrm{diag}|H_{ii}|)\,p = r` on the free entries
 (entries at an active bound and padding entries are fixed: their row is the identity) is solved
 
 - ``schur``: exactly, by eliminating :math:`p_e = D_e^{-1}(r_e - C p_s)` and solving the dense
-  Schur complement :math:`S = H_{ss} - C^T D_e^{-1} C` (size m = K_s1 + K_s2, padded to a size
-  class) by Cholesky. S is formed column by column from cell products, so memory per
+  Schur complement :math:`S = H_{ss} - C^T D_e^{-1} C` (size m = the small families' patches,
+  padded to a size class) by Cholesky. S is formed column by column from cell products, so memory per
   realization is O(cells + parameters + m^2);
 - ``cg``: by Jacobi-preconditioned conjugate gradients on Hessian-vector products.
 
@@ -42,9 +45,9 @@ class HessianStructure(NamedTuple):
     """Sparsity of the Hessian on the flat vector (static shapes, built on the host by
     :func:`compsep_hpc.separation.evaluate.fit_problem`).
 
-    ``order`` (3,): the eliminated family first, then the two small families (PARAMETERS
-    indices); ``small_position`` (2, n_cells): each cell's two small-family entries as rows of
-    the dense block; ``small_flat`` (m,): flat index of each dense-block row (rows past the
+    ``order`` (n_p,): the eliminated family first, then the small families (indices in the
+    model's fitted order); ``small_position`` (n_p - 1, n_cells): each cell's small-family entries
+    as rows of the dense block; ``small_flat`` (m,): flat index of each dense-block row (rows past the
     small families hold the vector size and are dropped); ``fixed`` (size,): padding entries,
     never free."""
 
@@ -55,8 +58,8 @@ class HessianStructure(NamedTuple):
 
 
 class CellBlocks(NamedTuple):
-    """Per-cell Hessian blocks in elimination order: ``index`` (3, n) flat indices, ``hess``
-    (n, 3, 3) with rows and columns of non-free entries zeroed."""
+    """Per-cell Hessian blocks in elimination order: ``index`` (n_p, n) flat indices, ``hess``
+    (n, n_p, n_p) with rows and columns of non-free entries zeroed."""
 
     index: jnp.ndarray
     hess: jnp.ndarray
@@ -64,11 +67,11 @@ class CellBlocks(NamedTuple):
 
 def cell_blocks(cell_patches: jnp.ndarray, cell_hess: jnp.ndarray, order: jnp.ndarray,
                 free: jnp.ndarray) -> CellBlocks:
-    """Blocks of ``cell_hess`` (n, 3, 3) in PARAMETERS order, permuted to ``order`` and restricted
-    to the ``free`` (size,) entries."""
+    """Blocks of ``cell_hess`` (n, n_p, n_p) in the model's order, permuted to ``order`` and
+    restricted to the ``free`` (size,) entries."""
     index = cell_patches[order]
     hess = cell_hess[:, order][:, :, order]
-    keep = free[index].T.astype(hess.dtype)  # (n, 3)
+    keep = free[index].T.astype(hess.dtype)  # (n, n_p)
     return CellBlocks(index, hess * keep[:, :, None] * keep[:, None, :])
 
 
@@ -94,17 +97,21 @@ def damped_diagonal(diag: jnp.ndarray, free: jnp.ndarray, damping: jnp.ndarray) 
 
 
 def _coupling(blocks: CellBlocks, small_position: jnp.ndarray, v_small: jnp.ndarray, size: int) -> jnp.ndarray:
-    """C v_s (size,): each cell's eliminated entry gets h_e1 v[s1] + h_e2 v[s2]."""
+    """C v_s (size,): each cell's eliminated entry gets sum_k h_ek v[s_k] over its small entries."""
     h = blocks.hess
-    contribution = h[:, 0, 1] * v_small[small_position[0]] + h[:, 0, 2] * v_small[small_position[1]]
+    contribution = jnp.zeros(h.shape[0], h.dtype)
+    for k in range(small_position.shape[0]):
+        contribution = contribution + h[:, 0, 1 + k] * v_small[small_position[k]]
     return jnp.zeros(size, h.dtype).at[blocks.index[0]].add(contribution)
 
 
 def _coupling_transpose(blocks: CellBlocks, small_position: jnp.ndarray, u: jnp.ndarray, m: int) -> jnp.ndarray:
     """C^T u (m,) for u (size,) on the eliminated entries."""
     h, ue = blocks.hess, u[blocks.index[0]]
-    out = jnp.zeros(m, h.dtype).at[small_position[0]].add(h[:, 0, 1] * ue)
-    return out.at[small_position[1]].add(h[:, 0, 2] * ue)
+    out = jnp.zeros(m, h.dtype)
+    for k in range(small_position.shape[0]):
+        out = out.at[small_position[k]].add(h[:, 0, 1 + k] * ue)
+    return out
 
 
 def schur_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.ndarray,
@@ -125,8 +132,10 @@ def schur_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.nda
     eye = jnp.eye(m, dtype=damped.dtype)
     reduction = jax.lax.map(column, eye, batch_size=min(m, SCHUR_COLUMN_BATCH))
     h_ss = jnp.diag(jnp.where(valid, damped.at[structure.small_flat].get(mode="fill", fill_value=1.0), 1.0))
-    off = blocks.hess[:, 1, 2]
-    h_ss = h_ss.at[pos[0], pos[1]].add(off).at[pos[1], pos[0]].add(off)
+    for a in range(pos.shape[0]):
+        for b in range(a + 1, pos.shape[0]):
+            off = blocks.hess[:, 1 + a, 1 + b]
+            h_ss = h_ss.at[pos[a], pos[b]].add(off).at[pos[b], pos[a]].add(off)
     schur = h_ss - reduction
     rhs_s = jnp.where(valid, rhs.at[structure.small_flat].get(mode="fill", fill_value=0.0), 0.0)
     rhs_s = rhs_s - _coupling_transpose(blocks, pos, inv_e * rhs, m)

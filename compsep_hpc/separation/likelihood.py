@@ -1,4 +1,6 @@
-r"""Spectral likelihood of clustered spectral parameters: per-pixel and compressed forms.
+r"""Spectral likelihood of clustered spectral parameters: per-pixel and compressed forms, in
+closed form for the default model (CMB, modified black body, power-law synchrotron; any other
+model's terms are in model_terms.py).
 
 Pure JAX. With :math:`M = A^T N^{-1} A` (3x3, components CMB, dust, synchrotron) and white noise
 diagonal in frequency:
@@ -30,21 +32,49 @@ index for the three parameters in that order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from compsep_hpc.model.components.cmb import CMB
+from compsep_hpc.model.components.dust import ModifiedBlackBody
+from compsep_hpc.model.components.synchrotron import PowerLawSynchrotron
 from compsep_hpc.model.sed import dust_index_factor, dust_temperature_factor, synch_sed
+from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 
 
-class SpectralModel(NamedTuple):
-    """Static description of the data model: bands (GHz), N^-1 per band (uK^-2), SED references."""
+@partial(jax.tree_util.register_dataclass, data_fields=["frequencies", "inv_noise_var", "reference_frequencies"],
+         meta_fields=["sky"])
+@dataclass(frozen=True)
+class SpectralModel:
+    """The data model of a fit: bands (GHz), N^-1 per band (uK^-2), the sky model (its components
+    and fitted parameters; static under jit) and its components' reference frequencies (GHz,
+    ``(n_components,)`` floats, traced under jit like the bands, as the closed form always took them)."""
 
     frequencies: jnp.ndarray
     inv_noise_var: jnp.ndarray
-    nu_dust: float
-    nu_synch: float
+    reference_frequencies: tuple[float, ...]
+    sky: SkyModel = DEFAULT_MODEL
+
+    @property
+    def closed_form(self) -> bool:
+        """True for CMB + modified black body + power-law synchrotron with nothing fixed: the
+        model whose terms this module and term_derivatives.py compute in closed form."""
+        kinds = tuple(type(c) for c in self.sky.components)
+        return kinds == (CMB, ModifiedBlackBody, PowerLawSynchrotron) and not self.sky.fixed
+
+    @property
+    def nu_dust(self) -> jnp.ndarray:
+        """The dust reference frequency (GHz) of the closed-form model."""
+        return self.reference_frequencies[1]
+
+    @property
+    def nu_synch(self) -> jnp.ndarray:
+        """The synchrotron reference frequency (GHz) of the closed-form model."""
+        return self.reference_frequencies[2]
 
 
 class CellMoments(NamedTuple):

@@ -1,8 +1,8 @@
-r"""Bound-constrained projected Newton minimisation of a sum of three-parameter cell terms.
+r"""Bound-constrained projected Newton minimisation of a sum of cell terms, each of one patch value per fitted parameter.
 
 The objective is :math:`f(x) = \sum_t f_t(x_{i_t}, x_{j_t}, x_{k_t})` over terms t (joint cells
 or pixels) on the box :math:`l \le x \le h`. Each iteration, with each term's exact value,
-gradient and 3x3 Hessian (term_derivatives.py), assembled by hessian.py:
+gradient and n_p x n_p Hessian (term_derivatives.py, model_terms.py), assembled by hessian.py:
 
 1. **Active set.** An entry is *active* if it sits on a bound and its gradient points outward
    (:math:`x_i = l_i, g_i > 0` or :math:`x_i = h_i, g_i < 0`); padding entries are always fixed.
@@ -46,14 +46,14 @@ ARMIJO = 1e-4
 MAX_BACKTRACKS = 30
 PRECISION = 1e-14  # relative float64 resolution of a sum of terms
 
-TermNLL = Callable[[jnp.ndarray, Any], jnp.ndarray]  # (theta (n, 3), data with leading n) -> (n,)
-TermDerivatives = Callable[[jnp.ndarray, Any], tuple]  # -> values (n,), gradients (n, 3), Hessians (n, 3, 3)
+TermNLL = Callable[[jnp.ndarray, Any], jnp.ndarray]  # (theta (n, n_p), data with leading n) -> (n,)
+TermDerivatives = Callable[[jnp.ndarray, Any], tuple]  # -> values (n,), gradients (n, n_p), Hessians (n, n_p, n_p)
 
 
 class NewtonTerms(NamedTuple):
-    """Where the terms sit: ``term_patches`` (3, n_terms) flat indices of each term's
-    (beta_dust, temp_dust, beta_synch); ``term_cell`` (n_terms,) the joint cell of each term, or
-    None when the terms are the joint cells; ``cell_patches`` (3, n_cells) flat indices per cell."""
+    """Where the terms sit: ``term_patches`` (n_p, n_terms) flat indices of each term's
+    fitted parameters; ``term_cell`` (n_terms,) the joint cell of each term, or
+    None when the terms are the joint cells; ``cell_patches`` (n_p, n_cells) flat indices per cell."""
 
     term_patches: jnp.ndarray
     term_cell: jnp.ndarray | None
@@ -87,7 +87,7 @@ def projected_gradient(x: jnp.ndarray, grad: jnp.ndarray, lower: jnp.ndarray, up
 
 
 def _evaluate(derivatives: TermDerivatives, data: Any, terms: NewtonTerms, x: jnp.ndarray):
-    """Term values, gradient (size,) and per-cell Hessian blocks (n_cells, 3, 3) at x."""
+    """Term values, gradient (size,) and per-cell Hessian blocks (n_cells, n_p, n_p) at x."""
     values, grads, hess = derivatives(x[terms.term_patches].T, data)
     grad = jnp.zeros_like(x).at[terms.term_patches].add(grads.T)
     if terms.term_cell is not None:
@@ -147,7 +147,7 @@ def minimize_newton(term_nll: TermNLL, derivatives: TermDerivatives, data: Any, 
                     max_iter: int, gtol: float, linear_solver: str = "cg") -> FitResult:
     """Minimise :math:`\\sum_t` ``term_nll`` over the box ``[lower, upper]`` (flat vectors of the
     same size) from ``start``; ``data`` carries each term's data along a leading axis and
-    ``derivatives`` gives each term's exact value, gradient and 3x3 Hessian
+    ``derivatives`` gives each term's exact value, gradient and n_p x n_p Hessian
     (term_derivatives.py)."""
     fixed = structure.fixed
     evaluate = lambda x: _evaluate(derivatives, data, terms, x)  # noqa: E731

@@ -10,6 +10,7 @@ import numpy as np
 
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.model.noise import noise_realizations
+from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 from compsep_hpc.separation.likelihood import SpectralModel
 from compsep_hpc.sky.maps import SkyMaps
 
@@ -53,12 +54,12 @@ def region_data(
     )
 
 
-def spectral_model(instrument: Instrument, nside: int, nu_dust: float, nu_synch: float) -> SpectralModel:
-    """The likelihood's static model: bands, white-noise N^-1 per band (uK^-2), SED references."""
+def spectral_model(instrument: Instrument, nside: int, sky: SkyModel = DEFAULT_MODEL) -> SpectralModel:
+    """The likelihood's model: bands, white-noise N^-1 per band (uK^-2), and the sky model."""
     sigma = instrument.noise_sigma(nside)
     return SpectralModel(
         frequencies=jnp.asarray(instrument.frequencies, dtype=float),
         inv_noise_var=jnp.asarray(1.0 / sigma**2),
-        nu_dust=float(nu_dust),
-        nu_synch=float(nu_synch),
+        reference_frequencies=tuple(float(c.nu_ref) for c in sky.components),
+        sky=sky,
     )

@@ -13,7 +13,7 @@ region holds ``count_patches(labels)`` <= K distinct values.
 
 Patch values are uniform draws around the mean, :math:`\theta \in \bar\theta \pm s_\theta` with
 :math:`\bar\theta` = (1.54, 20 K, -3) and the spread :math:`s_\theta` = ``sky.patch_spread``
-(default 0.1, 2 K, 0.1: far inside ``config.DEFAULT_BOUNDS``), from a generator seeded by
+(default 0.1, 2 K, 0.1: far inside the declared bounds, model/components/), from a generator seeded by
 ``(sky.foreground_rng_seed, region name, parameter)`` so a region's values do not depend on which
 other regions are listed. Pixels outside every region keep the smooth synthetic maps. Regions
 are disjoint by construction; were they not, the later one in the list would win.
@@ -30,9 +30,9 @@ from compsep_hpc.partition.config import RegionsConfig
 from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.model.parameters import PARAMETERS
-from compsep_hpc.sky.cmb import gaussian_cmb_qu
+from compsep_hpc.sky.cmb import CambSpectra
 from compsep_hpc.sky.maps import SkyMaps
-from compsep_hpc.sky.synthetic import MEAN_PARAMS, foreground_maps, parameter_maps, seeds_description, sky_amplitudes
+from compsep_hpc.sky.synthetic import MEAN_PARAMS, parameter_maps, seeds_description, sky_amplitudes, synthetic_maps
 
 _STREAM = 9  # RNG stream of the foreground seed used for the patch values (see synthetic._STREAMS)
 
@@ -81,20 +81,14 @@ def clustered_parameter_maps(
     return out
 
 
-def clustered_sky(sky: SkyConfig, nside: int, instrument: Instrument, regions: RegionsConfig) -> SkyMaps:
-    """The synthetic sky with parameters constant on the true K-means patches of ``regions``."""
-    dust, synch, intensity = sky_amplitudes(sky, nside)
-    params = clustered_parameter_maps(sky, nside, regions, intensity, parameter_maps(nside, sky.foreground_rng_seed))
-    freqs = np.asarray(instrument.frequencies, dtype=float)
+def clustered_sky(sky: SkyConfig, nside: int, instrument: Instrument, regions: RegionsConfig, *,
+                  cmb_spectra: CambSpectra | None = None) -> SkyMaps:
+    """The synthetic sky with parameters constant on the true K-means patches of ``regions``, its
+    CMB drawn from ``cmb_spectra`` (None: CAMB's)."""
+    amplitudes = sky_amplitudes(sky, nside)
+    params = clustered_parameter_maps(sky, nside, regions, amplitudes[2], parameter_maps(nside, sky.foreground_rng_seed))
     spread = "/".join(f"{sky.patch_spread[p]:g}" for p in PARAMETERS)
-    return SkyMaps(
-        nside=nside,
-        frequencies=freqs,
-        cmb=gaussian_cmb_qu(nside, sky.r, sky.seed),
-        foregrounds=foreground_maps(freqs, dust, synch, params, sky.nu_dust, sky.nu_synch),
-        foreground_intensity=intensity,
-        true_params=params,
-        description=(f"synthetic clustered sky, nside {nside}, {seeds_description(sky)}, r {sky.r:g}, "
-                     f"true patches {sky.true_patches} (K-means seed {sky.truth_kmeans_seed}, "
-                     f"spread {spread}) in {', '.join(regions.names)}"),
-    )
+    return synthetic_maps(sky, nside, instrument, amplitudes, params, mask_file=regions.mask_file, cmb_spectra=cmb_spectra,
+                          description=(f"synthetic clustered sky, nside {nside}, {seeds_description(sky)}, r {sky.r:g}, "
+                                       f"true patches {sky.true_patches} (K-means seed {sky.truth_kmeans_seed}, "
+                                       f"spread {spread}) in {', '.join(regions.names)}"))

@@ -11,7 +11,9 @@ Cosmology (Planck-2018-like): :math:`H_0 = 67.4`, :math:`\Omega_b h^2 = 0.0224`,
 
 One CAMB run (with non-linear lensing, ``lens_potential_accuracy=1``, and ``max_l`` 500 above the
 requested range so the lensing B modes are converged to ~1 %) serves every ``lmax`` up to the next
-multiple of 512, and is cached in memory.
+multiple of 512, and is cached in memory. Every function that needs the spectra also takes them
+explicitly (``cmb_spectra``, e.g. a run folder's stored copy): no process-wide state decides which
+spectra a sky is drawn from.
 
 Random fields are drawn with :func:`numpy.random.default_rng` (never numpy's global RNG) in
 :math:`\ell`-major order, so the modes up to some :math:`\ell` of a draw do not depend on the
@@ -61,71 +63,82 @@ def _camb_run(lmax_bucket: int) -> tuple[np.ndarray, np.ndarray]:
     return lensed, tensor
 
 
-_GIVEN: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-"""CAMB outputs handed in by :func:`use_camb_spectra` (a run folder's stored copy), by bucket."""
+CambSpectra = tuple[np.ndarray, np.ndarray]
+"""(lensed scalar, tensor at r = 1), each ``(L + 1, 4)`` C_ell in uK^2 (TT, EE, BB, TE), L a
+multiple of 512: what :func:`camb_spectra` returns and a run folder stores."""
 
 
 def _bucket(lmax: int) -> int:
     return _BUCKET * -(-(int(lmax) + 1) // _BUCKET)
 
 
-def camb_spectra(lmax: int) -> tuple[np.ndarray, np.ndarray]:
+def camb_spectra(lmax: int) -> CambSpectra:
     """The CAMB output every CMB spectrum up to ``lmax`` is cut from: (lensed scalar, tensor at
     r = 1), each ``(L + 1, 4)`` C_ell in uK^2 (TT, EE, BB, TE), L = ``lmax`` rounded up to a
-    multiple of 512 (the one CAMB run of that bucket). What a run folder stores, so that later
-    launches, other ranks and ``reduce`` draw the same CMB without running CAMB again."""
+    multiple of 512 (the one CAMB run of that bucket, cached). What a run folder stores, so that
+    later launches, other ranks and ``reduce`` draw the same CMB without running CAMB again: they
+    pass that copy as ``cmb_spectra`` to the functions below."""
     if lmax < 2:
         raise ValueError(f"lmax must be at least 2, got {lmax}")
-    bucket = _bucket(lmax)
-    return _GIVEN[bucket] if bucket in _GIVEN else _camb_run(bucket)
+    return _camb_run(_bucket(lmax))
 
 
-def use_camb_spectra(lensed: np.ndarray, tensor: np.ndarray) -> None:
-    """Use these :func:`camb_spectra` (e.g. a run folder's stored copy) instead of running CAMB
-    for their bucket, in this process."""
-    lensed, tensor = np.asarray(lensed, dtype=float), np.asarray(tensor, dtype=float)
+def check_camb_spectra(cmb_spectra: CambSpectra, lmax: int) -> CambSpectra:
+    """``cmb_spectra`` as float arrays, checked: two ``(512 k + 1, 4)`` arrays reaching ``lmax``.
+    Raises ValueError otherwise."""
+    lensed, tensor = (np.asarray(a, dtype=float) for a in cmb_spectra)
     bucket = lensed.shape[0] - 1
     if bucket % _BUCKET or lensed.shape != (bucket + 1, 4) or tensor.shape != lensed.shape:
         raise ValueError(f"CAMB spectra of shapes {lensed.shape} and {tensor.shape}: expected ({_BUCKET}k + 1, 4)")
-    _GIVEN[bucket] = (lensed, tensor)
-    _power_spectra_cached.cache_clear()
+    if bucket < lmax:
+        raise ValueError(f"CAMB spectra up to ell {bucket} do not reach lmax {lmax}")
+    return lensed, tensor
 
 
-def _spectra_parts(lmax: int) -> tuple[np.ndarray, np.ndarray]:
-    lensed, tensor = camb_spectra(lmax)
+def _spectra_parts(lmax: int, cmb_spectra: CambSpectra | None = None) -> CambSpectra:
+    lensed, tensor = camb_spectra(lmax) if cmb_spectra is None else check_camb_spectra(cmb_spectra, lmax)
     return lensed[: lmax + 1], tensor[: lmax + 1]
+
+
+def _power_spectra(lmax: int, r: float, cmb_spectra: CambSpectra | None = None) -> np.ndarray:
+    lensed, tensor = _spectra_parts(lmax, cmb_spectra)
+    return (lensed + r * tensor).T.copy()
 
 
 @functools.lru_cache(maxsize=32)
 def _power_spectra_cached(lmax: int, r: float) -> np.ndarray:
-    lensed, tensor = _spectra_parts(lmax)
-    out = (lensed + r * tensor).T.copy()
+    out = _power_spectra(lmax, r)
     out.setflags(write=False)
     return out
 
 
-def cmb_power_spectra(lmax: int, r: float = 0.0) -> np.ndarray:
+def cmb_power_spectra(lmax: int, r: float = 0.0, cmb_spectra: CambSpectra | None = None) -> np.ndarray:
     """Lensed scalar + tensor CMB spectra, :math:`C_\\ell` in uK_CMB^2.
 
     Args:
         lmax: highest multipole (>= 2).
         r: tensor-to-scalar ratio (at the CAMB default pivot 0.05 Mpc^-1, :math:`n_t = 0`).
+        cmb_spectra: the :func:`camb_spectra` to cut them from (e.g. a run folder's stored
+            copy); None runs CAMB (once per bucket and process).
 
     Returns:
         Array ``(4, lmax + 1)``: TT, EE, BB, TE; zero at ell = 0, 1.
     """
-    return np.array(_power_spectra_cached(int(lmax), float(r)))
+    if cmb_spectra is None:
+        return np.array(_power_spectra_cached(int(lmax), float(r)))
+    return _power_spectra(int(lmax), float(r), cmb_spectra)
 
 
-def bb_templates(lmax: int) -> tuple[np.ndarray, np.ndarray]:
-    """BB templates for the r likelihood, each ``(lmax + 1,)`` C_ell in uK_CMB^2.
+def bb_templates(lmax: int, cmb_spectra: CambSpectra | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """BB templates for the r likelihood, each ``(lmax + 1,)`` C_ell in uK_CMB^2, cut from
+    ``cmb_spectra`` (None: CAMB's, see :func:`cmb_power_spectra`).
 
     Returns:
         ``(tensor, lensing)``: the unlensed tensor BB at r = 1, and the lensed scalar BB
         (lensing B modes), so that
         :math:`C_\\ell^{BB}(r) = r\\,\\mathrm{tensor} + \\mathrm{lensing}`.
     """
-    lensed, tensor = _spectra_parts(int(lmax))
+    lensed, tensor = _spectra_parts(int(lmax), cmb_spectra)
     return tensor[:, 2].copy(), lensed[:, 2].copy()
 
 
@@ -164,15 +177,16 @@ def gaussian_eb_qu(
     return qu_from_eb(gaussian_alm(cl_ee, rng_e), gaussian_alm(cl_bb, rng_b), nside)
 
 
-def gaussian_cmb_qu(nside: int, r: float, seed: int) -> np.ndarray:
+def gaussian_cmb_qu(nside: int, r: float, seed: int, cmb_spectra: CambSpectra | None = None) -> np.ndarray:
     """A Gaussian CMB Q/U realization in uK_CMB, shape ``(2, 12 nside^2)``, RING ordering.
 
-    E and B are drawn independently from :func:`cmb_power_spectra` ``(3 nside - 1, r)`` (the TE
-    correlation is irrelevant to Q/U and left out), with RNG streams 0 and 1 of ``seed``
+    E and B are drawn independently from :func:`cmb_power_spectra` ``(3 nside - 1, r,
+    cmb_spectra)`` (``cmb_spectra`` None: CAMB's; the TE correlation is irrelevant to Q/U and
+    left out), with RNG streams 0 and 1 of ``seed``
     (:func:`rng_stream`): deterministic, and numpy's global RNG is neither used nor changed.
     No pixel window or beam is applied.
     """
-    cls = cmb_power_spectra(3 * nside - 1, r)
+    cls = cmb_power_spectra(3 * nside - 1, r, cmb_spectra)
     return gaussian_eb_qu(
         cls[1], cls[2], nside, rng_stream(seed, _CMB_STREAMS[0]), rng_stream(seed, _CMB_STREAMS[1])
     )

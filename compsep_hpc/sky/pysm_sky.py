@@ -11,15 +11,22 @@ are kept.
 - foregrounds: the sum of the other components = total - CMB.
 - true parameters: ``mbb_index``/``mbb_temperature`` of a modified-black-body dust component
   (``d0``: 1.54, 20 K; ``d1``: template maps) and ``pl_index`` of a power-law synchrotron
-  (``s0``: -3; ``s1``: template map). PySM's SEDs in K_RJ are :math:`(\nu/\nu_0)^{\beta_d-2}
-  B_\nu(T_d)/B_{\nu_0}(T_d)` and :math:`(\nu/\nu_0)^{\beta_s}`: the same :math:`\beta_d, T_d,
-  \beta_s` as :mod:`compsep_hpc.model.sed`.
+  (``s0``: -3; ``s1``, ``s3``: template map), and ``spectral_curvature`` of the curved one
+  (``s3``: -0.052 about ``freq_curve`` 23 GHz, = its Q/U reference: ``curv_synch`` of
+  model/components/curved_synchrotron.py with pivot 23 GHz). PySM's SEDs in K_RJ are
+  :math:`(\nu/\nu_0)^{\beta_d-2} B_\nu(T_d)/B_{\nu_0}(T_d)`, :math:`(\nu/\nu_0)^{\beta_s}` and
+  :math:`(\nu/\nu_0)^{\beta_s + C \ln(\nu/\nu_c)}`: the same :math:`\beta_d, T_d, \beta_s, C`
+  as model/components/. AME (``a1``, ``a2``: two spdust2 components each, shifted by a peak
+  frequency; ``a2`` polarized at 2 % along the dust angles, :math:`(Q, U) \propto (Q_d, U_d)/P_d`)
+  has no log-parabola ``nu_peak_ame``: no true parameter.
+- model map: one model everywhere (``model_map`` zeros), named by the registry names of the
+  foreground components (dust, synch, curved_synch, ame; another PySM component by its own name).
 - foreground intensity: :func:`polarized_intensity` of the foregrounds at 353 and 23 GHz, as for
   the synthetic skies.
 
 Templates. PySM looks a relative template path (``pysm_2/dust_q_new.fits``, ...) up in the
 working directory, then in ``$PYSM_LOCAL_DATA``, then downloads it. Here every template a
-component names is checked first and a missing one is a ConfigError; internet access is also
+component names is checked first (:mod:`compsep_hpc.sky.pysm_templates`) and a missing one is a ConfigError; internet access is also
 switched off in astropy while PySM runs. For the supported presets the files, under
 ``$PYSM_LOCAL_DATA`` (single-column HEALPix FITS maps, any nside, uK_RJ for amplitudes):
 
@@ -28,92 +35,29 @@ switched off in astropy while PySM runs. For the supported presets the files, un
 - ``d0``: ``pysm_2/dust_{t,q,u}_new.fits`` (I at 545 GHz, Q/U at 353 GHz);
   ``d1``: the same plus ``pysm_2/dust_beta.fits`` and ``pysm_2/dust_temp.fits`` (K);
 - ``s0``: ``pysm_2/synch_{t,q,u}_new.fits`` (I at 408 MHz, Q/U at 23 GHz);
-  ``s1``: the same plus ``pysm_2/synch_beta.fits``.
+  ``s1`` and ``s3``: the same plus ``pysm_2/synch_beta.fits``;
+- ``a1``: ``pysm_2/ame_t_new.fits`` (I at 22.8 GHz), ``pysm_2/ame2_t_new.fits`` (I at 41 GHz),
+  ``pysm_2/ame_nu_peak_0.fits`` (peak frequency map, GHz) and ``pysm_2/emissivity.txt`` (spdust2
+  emissivity for a 30 GHz peak: text columns frequency in GHz, emissivity); ``a2``: the same plus
+  ``pysm_2/dust_{q,u}_new.fits`` (the polarization angles).
 
 PySM's ``c1`` seeds numpy's global RNG; its state is restored afterwards.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import re
 from contextlib import contextmanager
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import numpy as np
 
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.sky.cmb import gaussian_cmb_qu
+from compsep_hpc.sky.cmb import CambSpectra, gaussian_cmb_qu
 from compsep_hpc.sky.maps import SkyMaps
+from compsep_hpc.sky.pysm_templates import check_templates, preset_components
 from compsep_hpc.sky.synthetic import INTENSITY_BANDS, polarized_intensity
-
-_TEMPLATE = re.compile(r"\.(fits|fit|dat|txt|h5|npz)(\.gz)?$|\{nside\}")
-
-
-def preset_components(preset: str) -> list[str]:
-    """PySM component names of a preset string: ``'c1d1s1'`` -> ``['c1', 'd1', 's1']``.
-
-    Raises ConfigError for a malformed string, a repeated or an unknown component.
-    """
-    from pysm3.sky import PRESET_MODELS
-
-    text = preset.strip().lower()
-    if not re.fullmatch(r"(?:[a-z]+\d+)+", text):
-        raise ConfigError(f"sky.preset {preset!r} is not a PySM preset string such as 'c1d1s1'")
-    names = re.findall(r"[a-z]+\d+", text)
-    unknown = [n for n in names if n not in PRESET_MODELS]
-    if unknown:
-        raise ConfigError(f"sky.preset {preset!r}: unknown PySM component(s) {', '.join(unknown)}")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"sky.preset {preset!r} names a component twice")
-    return names
-
-
-def _template_names(cfg: Mapping) -> list[str]:
-    out: list[str] = []
-    for value in cfg.values():
-        if isinstance(value, Mapping):
-            out += _template_names(value)
-        elif isinstance(value, str) and _TEMPLATE.search(value):
-            out.append(value)
-    return out
-
-
-def template_files(component: str) -> list[str]:
-    """Relative paths of the template files PySM reads for ``component`` (from presets.cfg)."""
-    from pysm3.sky import PRESET_MODELS
-
-    return _template_names(PRESET_MODELS[component])
-
-
-def _find(path: str, folders: list[str]) -> bool:
-    for candidate in [path] + [os.path.join(f, path) for f in folders]:
-        if "{nside}" in candidate:
-            if glob.glob(candidate.replace("{nside}", "*")):
-                return True
-        elif os.path.exists(candidate):
-            return True
-    return False
-
-
-def check_templates(components: list[str]) -> None:
-    """Raise ConfigError naming the first template of ``components`` that is not on disk."""
-    from pysm3.utils import RemoteData
-
-    folders = RemoteData().data_folders  # $PYSM_LOCAL_DATA first, then PySM's site folders
-    for comp in components:
-        for path in template_files(comp):
-            if not _find(path, folders):
-                where = os.environ.get("PYSM_LOCAL_DATA")
-                raise ConfigError(
-                    f"PySM template {path} (component {comp}) not found: set PYSM_LOCAL_DATA to "
-                    f"the folder holding the PySM templates (now {where or 'unset'}); "
-                    "compsep-hpc never downloads them"
-                )
-
 
 @contextmanager
 def _offline_and_rng_safe() -> Iterator[None]:
@@ -155,11 +99,23 @@ def _true_params(models: dict, npix: int) -> dict[str, np.ndarray]:
             out["temp_dust"] = _full(model.mbb_temperature, npix)
         if name.startswith("s") and hasattr(model, "pl_index") and "beta_synch" not in out:
             out["beta_synch"] = _full(model.pl_index, npix)
+            if hasattr(model, "spectral_curvature"):
+                out["curv_synch"] = _full(model.spectral_curvature, npix)
     return out
 
 
-def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
-    """The PySM sky of ``sky.preset`` at ``nside`` in the instrument's bands.
+def _registry_name(name: str, model) -> str:
+    """The registry name of a PySM foreground component (module docstring), else its own."""
+    if hasattr(model, "mbb_index"):
+        return "dust"
+    if hasattr(model, "pl_index"):
+        return "curved_synch" if hasattr(model, "spectral_curvature") else "synch"
+    return "ame" if name.startswith("a") else name
+
+
+def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, cmb_spectra: CambSpectra | None = None) -> SkyMaps:
+    """The PySM sky of ``sky.preset`` at ``nside`` in the instrument's bands (a Gaussian CMB, for a
+    preset without one, drawn from ``cmb_spectra``; None: CAMB's).
 
     Raises ConfigError for a bad preset, a missing template, or a CMB component with r != 0.
     """
@@ -201,7 +157,7 @@ def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
             for n in cmb_names[1:]:
                 cmb = cmb + _qu_kcmb(models[n], float(freqs[0]))
         else:
-            cmb = gaussian_cmb_qu(nside, sky.r, sky.seed)
+            cmb = gaussian_cmb_qu(nside, sky.r, sky.seed, cmb_spectra)
     return SkyMaps(
         nside=nside,
         frequencies=freqs,
@@ -211,4 +167,6 @@ def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
         true_params=_true_params(models, npix),
         description=f"PySM {pysm3.__version__} preset {sky.preset}, nside {nside}"
         + ("" if cmb_names else f", Gaussian CMB seed {sky.seed} r {sky.r:g}"),
+        model_map=np.zeros(npix, dtype=np.int16),
+        model_names=("+".join(_registry_name(n, m) for n, m in models.items() if n not in cmb_names),),
     )

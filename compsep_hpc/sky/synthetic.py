@@ -28,7 +28,11 @@ Amplitudes (Q/U, K_CMB, at the reference frequencies ``nu_dust`` and ``nu_synch`
 Spectral parameters: smooth Gaussian fields (:math:`C_\ell \propto \ell^{-2}` times a 10° FWHM
 Gaussian beam, :math:`\ell \ge 1`) rescaled to zero mean and unit standard deviation over the sky,
 then :math:`\beta_d = 1.54 + 0.08 f`, :math:`T_d = 20 + 1.5 f` K, :math:`\beta_s = -3 + 0.1 f`,
-each clipped at 3 standard deviations (far inside ``config.DEFAULT_BOUNDS``).
+each clipped at 3 standard deviations (far inside the declared bounds, model/components/).
+
+True model: dust + power-law synchrotron by default; ``sky.foregrounds`` and
+``sky.region_foregrounds`` choose other components (curved synchrotron on the same amplitude and
+beta_synch map, polarized AME of sky/ame.py), per region: sky/truth.py.
 
 Foreground intensity (for the Galactic masks): :math:`P_{353} + P_{23}`, the polarized
 intensities (uK_CMB) of the total foreground at 353 and 23 GHz with the mean SEDs, smoothed with a
@@ -51,8 +55,10 @@ import numpy as np
 from compsep_hpc.model import sed
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.sky.config import SkyConfig
-from compsep_hpc.sky.cmb import gaussian_alm, gaussian_cmb_qu, gaussian_eb_qu, rng_stream
+from compsep_hpc.sky.cmb import CambSpectra, gaussian_alm, gaussian_cmb_qu, gaussian_eb_qu, rng_stream
+from compsep_hpc.sky.ame import ame_amplitudes
 from compsep_hpc.sky.maps import SkyMaps
+from compsep_hpc.sky.truth import is_default, spec_label, true_foregrounds, uses
 
 MEAN_PARAMS = {"beta_dust": 1.54, "temp_dust": 20.0, "beta_synch": -3.0}
 PARAM_SIGMA = {"beta_dust": 0.08, "temp_dust": 1.5, "beta_synch": 0.1}
@@ -194,17 +200,45 @@ def seeds_description(sky: SkyConfig) -> str:
     return f"seed {sky.seed}" + ("" if sky.foreground_seed is None else f", foreground seed {sky.foreground_seed}")
 
 
-def synthetic_sky(sky: SkyConfig, nside: int, instrument: Instrument) -> SkyMaps:
-    """The synthetic d1s1-like sky (seeds, r and SED references of ``sky``) in the instrument's bands."""
-    dust, synch, intensity = sky_amplitudes(sky, nside)
-    params = parameter_maps(nside, sky.foreground_rng_seed)
+def dust_envelope(nside: int) -> np.ndarray:
+    """The dust's polarized envelope at 353 GHz, uK_CMB, ``(12 nside^2,)``: :math:`A m(b)` of the
+    dust model (its Q/U are this times a unit-variance Gaussian field)."""
+    return DUST["amplitude_kcmb"] * latitude_profile(nside, DUST["eps"], DUST["profile_index"])
+
+
+def synthetic_maps(sky: SkyConfig, nside: int, instrument: Instrument, amplitudes: tuple, params: dict[str, np.ndarray],
+                   *, mask_file: str | None, cmb_spectra: CambSpectra | None, description: str) -> SkyMaps:
+    """The SkyMaps of a synthetic sky: ``amplitudes`` = :func:`sky_amplitudes`, ``params`` the
+    mapped parameters ``(npix,)``, the true model of ``sky`` (sky/truth.py, its regions cut with
+    ``mask_file``), the CMB of ``sky.seed`` drawn from ``cmb_spectra`` (None: CAMB's)."""
+    dust, synch, intensity = amplitudes
     freqs = np.asarray(instrument.frequencies, dtype=float)
+    maps = {"dust": dust, "synch": synch}
+    if uses(sky, "ame"):
+        maps["ame"] = ame_amplitudes(dust, dust_envelope(nside), sky.ame_polarization_fraction)
+    truth = true_foregrounds(sky, nside, freqs, maps, params, mask_file=mask_file, intensity=intensity)
+    if not is_default(sky):
+        description += f"; true foregrounds {truth.model_names[0]}" + "".join(
+            f", {region}: {'+'.join(map(spec_label, specs))}" for region, specs in sky.region_foregrounds.items())
     return SkyMaps(
         nside=nside,
         frequencies=freqs,
-        cmb=gaussian_cmb_qu(nside, sky.r, sky.seed),
-        foregrounds=foreground_maps(freqs, dust, synch, params, sky.nu_dust, sky.nu_synch),
+        cmb=gaussian_cmb_qu(nside, sky.r, sky.seed, cmb_spectra),
+        foregrounds=truth.foregrounds,
         foreground_intensity=intensity,
-        true_params=params,
-        description=f"synthetic d1s1-like sky, nside {nside}, {seeds_description(sky)}, r {sky.r:g}",
+        true_params={**params, **truth.extra_params},
+        description=description,
+        model_map=truth.model_map,
+        model_names=truth.model_names,
     )
+
+
+def synthetic_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, mask_file: str | None = None,
+                  cmb_spectra: CambSpectra | None = None) -> SkyMaps:
+    """The synthetic d1s1-like sky (seeds, r, SED references and true model of ``sky``) in the
+    instrument's bands, its CMB drawn from ``cmb_spectra`` (None: CAMB's); ``mask_file`` cuts the
+    regions of ``sky.region_foregrounds`` (None: the sky's foreground intensity)."""
+    amplitudes = sky_amplitudes(sky, nside)
+    return synthetic_maps(sky, nside, instrument, amplitudes, parameter_maps(nside, sky.foreground_rng_seed),
+                          mask_file=mask_file, cmb_spectra=cmb_spectra,
+                          description=f"synthetic d1s1-like sky, nside {nside}, {seeds_description(sky)}, r {sky.r:g}")

@@ -2,10 +2,13 @@
 
 The launcher builds records with :func:`item_record`, the checkpoint writer stores
 :func:`record_units` as HDF5 attributes, and the reducer, ``items.csv`` and the plots read the
-fields by the names defined here. Shapes: ``n_real`` noise realizations (in-sample plus
-held-out), ``K_p`` patches of parameter ``p``, ``n_bins`` the reported BB bandpowers of the item's region
-(its bins, windows and coupling are in the run folder, store/run_folder.py), ``n_in`` the
-realizations of the subset (in-sample or held-out).
+fields by the names defined here. The per-parameter fields (``K_<p>``, ``<p>_mean``, ``<p>_std``,
+``systematic_<p>``, with the unit of the parameter's declaration) are those of the fitted
+parameters of the run's model (``config.model``, model/sky_model.py): :func:`record_fields`.
+Shapes: ``n_real`` noise realizations (in-sample plus held-out), ``n_parameters`` the model's
+fitted parameters (``model.fitted`` order), ``K_p`` patches of parameter ``p``, ``n_bins`` the
+reported BB bandpowers of the item's region (its bins, windows and coupling are in the run
+folder, store/run_folder.py), ``n_in`` the realizations of the subset (in-sample or held-out).
 Figures without suffix are over the in-sample realizations, those with ``_holdout`` over the
 held-out ones (runs with ``noise.holdout`` > 0).
 
@@ -14,15 +17,15 @@ No JAX and no healpy here: ``status`` reads records with this module alone.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from compsep_hpc.model.parameters import PARAMETERS, PATCH_KEYS
+from compsep_hpc.model.sky_model import SkyModel
 
 UK2 = "uK_CMB^2"
 CL_BB = "uK_CMB^2 (BB bandpowers of C_ell, the region's bins)"
-PARAMETER_UNITS = {"beta_dust": "", "temp_dust": "K", "beta_synch": ""}
 
 
 class RecordField(NamedTuple):
@@ -34,26 +37,34 @@ class RecordField(NamedTuple):
     description: str
 
 
-def _fields() -> tuple[RecordField, ...]:
+def _parameter_fields(model: SkyModel) -> tuple[RecordField, ...]:
+    """The fields of each fitted parameter ``p``: ``<p>_mean``, ``<p>_std``, ``systematic_<p>``."""
+    f = RecordField
+    per = [(p.name, p.unit) for p in model.fitted_parameters]
+    return (*(f(f"{p}_mean", unit, f"(K_{p},)", f"mean over realizations of {p} per patch") for p, unit in per),
+            *(f(f"{p}_std", unit, f"(K_{p},)", f"std over realizations of {p} per patch") for p, unit in per),
+            *(f(f"systematic_{p}", unit, f"(K_{p},)", f"{p} per patch, foreground-only fit") for p, unit in per))
+
+
+def _fields(model: SkyModel) -> tuple[RecordField, ...]:
     f = RecordField
     identity = (f("region", "", "()", "region name (str)"), f("strategy", "", "()", "kmeans or multires (str)"),
                 f("baseline_preset", "", "()", "multires baseline preset of a baseline item, '' for a grid item (str)"),
-                *(f(k, "", "()", f"grid value of {p}: patch count or patch nside") for k, p in zip(PATCH_KEYS, PARAMETERS)))
+                *(f(f"K_{p}", "", "()", f"grid value of {p}: patch count or patch nside") for p in model.fitted))
     fit = (
-        f("n_patches", "", "(3,)", "patches per parameter"), f("likelihood", "", "()", "compressed or pixel (str)"),
-        f("n_cells", "", "()", "joint cells of the three partitions"),
+        f("n_patches", "", "(n_parameters,)", "patches per fitted parameter"),
+        f("likelihood", "", "()", "compressed or pixel (str)"),
+        f("n_cells", "", "()", "joint cells of the fitted parameters' partitions"),
         f("nll", "", "(n_real,)", "negative log-likelihood at the fit"), f("iterations", "", "(n_real,)", "fit iterations"),
         f("converged", "", "(n_real,)", "fit converged (bool)"), f("n_unconverged", "", "()", "noise fits not converged"),
-        f("n_at_bound", "", "(n_real, 3)", "parameters on a bound per family"),
+        f("n_at_bound", "", "(n_real, n_parameters)", "parameters on a bound per family"),
         f("spatial_variance", UK2, "(n_real,)", "variance over the region of the recovered CMB, mean of Q and U"),
         f("systematic_nll", "", "()", "NLL of the foreground-only fit"),
         f("systematic_iterations", "", "()", "iterations of the foreground-only fit"),
         f("systematic_converged", "", "()", "foreground-only fit converged (bool)"),
-        f("systematic_n_at_bound", "", "(3,)", "parameters on a bound in the foreground-only fit"),
+        f("systematic_n_at_bound", "", "(n_parameters,)", "parameters on a bound in the foreground-only fit"),
         f("systematic_cmb_power", UK2, "()", "mean square of the foreground-only fit's CMB"),
-        *(f(f"{p}_mean", PARAMETER_UNITS[p], f"(K_{p},)", f"mean over realizations of {p} per patch") for p in PARAMETERS),
-        *(f(f"{p}_std", PARAMETER_UNITS[p], f"(K_{p},)", f"std over realizations of {p} per patch") for p in PARAMETERS),
-        *(f(f"systematic_{p}", PARAMETER_UNITS[p], f"(K_{p},)", f"{p} per patch, foreground-only fit") for p in PARAMETERS),
+        *_parameter_fields(model),
         f("apod_warning", "", "()", "the region is too thin for the mask taper: how much it keeps ('' when fine; str)"),
         f("seconds", "s", "()", "wall time of the item on its rank"), f("package_version", "", "()", "compsep-hpc version (str)"),
     )
@@ -80,29 +91,38 @@ FIGURE_FIELDS = (
 )
 R_FIELDS = ("r_hat", "sigma_r", "sigma_r_sim", "r_upper", "r_95")
 SPECTRA_FIELDS = ("cl_total", "cl_total_std", "cl_statistical", "cl_systematic")
-RECORD_FIELDS: dict[str, RecordField] = {x.name: x for x in _fields()}
 
 
-def record_units() -> dict[str, str]:
-    """Units of every dimensioned field, for the writer's HDF5 attributes."""
-    return {name: x.units for name, x in RECORD_FIELDS.items() if x.units}
+@lru_cache(maxsize=8)
+def record_fields(model: SkyModel) -> dict[str, RecordField]:
+    """The schema of the records of a run of ``model``: field name -> RecordField, the
+    per-parameter fields those of ``model.fitted``. Do not modify the returned dict (cached)."""
+    return {x.name: x for x in _fields(model)}
 
 
-def check_record(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` unchanged; ValueError on a field the schema does not define."""
-    unknown = sorted(set(record) - set(RECORD_FIELDS) - {"item_id"})
+def record_units(model: SkyModel) -> dict[str, str]:
+    """Units of every dimensioned field of ``model``'s records, for the writer's HDF5 attributes."""
+    return {name: x.units for name, x in record_fields(model).items() if x.units}
+
+
+def check_record(record: dict[str, Any], model: SkyModel) -> dict[str, Any]:
+    """``record`` unchanged; ValueError on a field the schema of ``model`` does not define."""
+    unknown = sorted(set(record) - set(record_fields(model)) - {"item_id"})
     if unknown:
         raise ValueError(f"record fields not in the schema (store/records.py): {', '.join(unknown)}")
     return record
 
 
-def item_record(item: Any, result: Any, figures: dict, seconds: float, package_version: str) -> dict[str, Any]:
-    """The record of one item: ``item`` a grid.work.WorkItem, ``result`` a
-    separation.evaluate.ConfigurationResult, ``figures`` science.figures.item_figures' output."""
+def item_record(item: Any, result: Any, figures: dict, seconds: float, package_version: str,
+                model: SkyModel) -> dict[str, Any]:
+    """The record of one item of a run of ``model``: ``item`` a grid.work.WorkItem, ``result`` a
+    separation.evaluate.ConfigurationResult (``fit.params[p]`` (n_real, K_p) and
+    ``systematic.params[p]`` (K_p,) per fitted parameter ``p``), ``figures``
+    science.figures.item_figures' output."""
     fit, sys = result.fit, result.systematic
     record = {
         "region": item.region, "strategy": item.strategy, "baseline_preset": item.preset,
-        **{key: int(v) for key, v in zip(PATCH_KEYS, item.grid_values)},
+        **{key: int(v) for key, v in zip(model.patch_keys, item.grid_values)},
         "n_patches": np.asarray(result.n_patches, dtype=np.int64), "likelihood": result.likelihood,
         "n_cells": int(result.n_cells), "nll": fit.nll, "iterations": fit.iterations.astype(np.int64),
         "converged": fit.converged.astype(bool), "n_unconverged": int(np.sum(~fit.converged)),
@@ -113,8 +133,8 @@ def item_record(item: Any, result: Any, figures: dict, seconds: float, package_v
         "systematic_cmb_power": float(result.systematic_cmb_power), "seconds": float(seconds),
         "package_version": package_version, **figures,
     }
-    for p in PARAMETERS:
+    for p in model.fitted:
         record[f"{p}_mean"] = fit.params[p].mean(axis=0)
         record[f"{p}_std"] = fit.params[p].std(axis=0)
         record[f"systematic_{p}"] = sys.params[p]
-    return check_record(record)
+    return check_record(record, model)

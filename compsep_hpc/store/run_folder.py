@@ -5,7 +5,7 @@ Layout of ``DIR``: ``config.yaml`` (the resolved config), ``region_grids.json`` 
 pixel count and own grid under ``grid.above_pixels``, resolved at the run's start: the work list's
 definition, grid/region_grids.py), ``run.json`` (hash, package version, creation time),
 ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run, and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
-:func:`use_stored_cmb_spectra`),
+:func:`read_cmb_spectra`),
 ``region_spectra/NAME.npz`` (each region's apodized weights, thin-region warning and MASTER or pure-B
 coupling: bins, estimator, windows; computed once per run, and by ``reduce`` for the union of the
 regions, see :func:`write_geometry`),
@@ -23,7 +23,7 @@ import yaml
 
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
-from compsep_hpc.errors import RunFolderError
+from compsep_hpc.errors import ConfigError, RunFolderError
 from compsep_hpc.provenance import code_version
 from compsep_hpc.store.atomic import atomic_path, write_atomic
 
@@ -109,7 +109,10 @@ def load_run_folder(run_dir: str | Path) -> tuple[RunConfig, dict]:
         meta = json.loads((run_dir / META_FILE).read_text())
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise RunFolderError(f"{run_dir} is not a compsep-hpc run folder (no readable {CONFIG_FILE}/{META_FILE})") from exc
-    config = parse_config(raw, str(run_dir / CONFIG_FILE))
+    try:
+        config = parse_config(raw, str(run_dir / CONFIG_FILE))
+    except ConfigError as exc:  # e.g. a component or parameter this version does not know
+        raise ConfigError(f"{run_dir / CONFIG_FILE}: {exc}") from exc
     if config.sha256() != meta.get("config_sha256"):
         raise RunFolderError(f"{run_dir}: config.yaml does not match the hash in {META_FILE}")
     return config, meta
@@ -157,22 +160,20 @@ def read_templates(run_dir: str | Path):
         return f["tensor"], f["lensing"]
 
 
-def use_stored_cmb_spectra(run_dir: str | Path) -> bool:
-    """Draw this process's CMB from the CAMB spectra stored in the run folder, when it has them
-    (folders written before they were stored fall back to CAMB): every launch, rank and reduce
-    of a run then sees the same CMB, whatever CAMB is installed, without running it. True if used."""
+def read_cmb_spectra(run_dir: str | Path):
+    """The CAMB spectra (lensed scalar, tensor; sky.cmb.camb_spectra's form) stored in the run
+    folder, or None when it has none (folders written before they were stored: CAMB then). Passed
+    as ``cmb_spectra`` to the run's Experiment, every launch, rank and reduce of a run draws the
+    same CMB, whatever CAMB is installed, without running it."""
     import numpy as np
-
-    from compsep_hpc.sky.cmb import use_camb_spectra
 
     path = Path(run_dir) / TEMPLATES_FILE
     if not path.exists():
-        return False
+        return None
     with np.load(path) as f:
         if "camb_lensed" not in f.files:
-            return False
-        use_camb_spectra(f["camb_lensed"], f["camb_tensor"])
-    return True
+            return None
+        return f["camb_lensed"], f["camb_tensor"]
 
 
 def _geometry_path(run_dir: str | Path, name: str) -> Path:

@@ -17,7 +17,7 @@ from compsep_hpc.grid.runtime import check_launch
     {"OMPI_COMM_WORLD_SIZE": "2"}, {"PMI_SIZE": "3"}, {"PMIX_SIZE": "2"},
 ])
 def test_several_tasks_seen_as_one_rank_are_refused(environ):
-    with pytest.raises(CompsepError, match=r"MPI sees 1 rank.*srun --mpi=pmi2.*mpiexec -n N"):
+    with pytest.raises(CompsepError, match=r"MPI sees 1 rank.*srun --mpi=pmi2.*COMPSEP_SRUN_MPI=pmi2.*mpiexec -n N"):
         check_launch(1, environ)
 
 

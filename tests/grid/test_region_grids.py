@@ -60,7 +60,7 @@ def test_drop_and_cap_per_parameter():
 
 def test_multires_grids_hold_nsides_the_rule_does_not_touch_them():
     grid = _config("drop", strategy="multires", beta_dust=[8], temp_dust=[0], beta_synch=[2]).grid
-    assert resolve_region_grid(grid, "R", 3, 8) == RegionGrid(3, ((8,), (0,), (2,)))
+    assert resolve_region_grid(grid, "R", 3, 8) == RegionGrid(3, ((8,), (0,), (2,)), ((), (), ()))
 
 
 def test_the_config_refuses_an_unknown_rule_and_a_repeated_preset():
@@ -127,14 +127,14 @@ def test_the_stored_grids_define_the_items_of_status_and_resumes(tmp_path, pixel
     assert stored["regions"]["GAL020_U"]["above_pixels_values"] == {"beta_dust": [79, 100], "temp_dust": [300],
                                                                      "beta_synch": []}
     items = run_work_list(folder, config)
-    assert items == work_list(config, grids) == work_list(config, region_grids_from_json(stored))
+    assert items == work_list(config, grids) == work_list(config, region_grids_from_json(stored, config.model.fitted))
     assert len(items) == 6 + 8 + 2
     assert status_summary(folder)["regions"] == {"GAL020_U": {"done": 0, "total": 7},
                                                  "GAL060_L": {"done": 0, "total": 9}}
-    check_same_grids(region_grids_from_json(stored), Experiment(config).region_grids(), str(folder))  # a resume: same
+    check_same_grids(region_grids_from_json(stored, config.model.fitted), Experiment(config).region_grids(), str(folder))  # a resume: same
     moved = {**grids, "GAL020_U": resolve_region_grid(config.grid, "GAL020_U", pixel_counts["GAL020_U"] + 1, 8)}
     with pytest.raises(RunFolderError, match="region GAL020_U now has .* the item ids would change"):
-        check_same_grids(region_grids_from_json(stored), moved, str(folder))
+        check_same_grids(region_grids_from_json(stored, config.model.fitted), moved, str(folder))
     (folder / REGION_GRIDS_FILE).unlink()
     with pytest.raises(RunFolderError, match=f"lacks {REGION_GRIDS_FILE}"):
         run_work_list(folder, config)
@@ -214,7 +214,8 @@ def test_the_paper_config_validates(tmp_path, capsys):
     g = config.grid
     assert (config.nside, config.sky.model, len(config.regions.names)) == (64, "synthetic", 6)
     assert g.above_pixels == "cap" and g.multires_baseline == ("default", "alternative")
-    assert min(g.beta_dust) == 100 and set(g.temp_dust) | set(g.beta_synch) <= {1, 5, 20, 30, 50, 60, 70, 80}
+    assert min(g.values["beta_dust"]) == 100
+    assert set(g.values["temp_dust"]) | set(g.values["beta_synch"]) <= {1, 5, 20, 30, 50, 60, 70, 80}
     assert config.noise.holdout > 0
     assert launch(config, tmp_path / "out", dry_run=True, comm=SerialComm()) == []
     text = capsys.readouterr().out

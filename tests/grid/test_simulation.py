@@ -21,6 +21,8 @@ def test_simulate_writes_sky_and_refuses_overwrite(tmp_path, tiny_raw_config, ca
         np.testing.assert_allclose(maps, f["cmb"][...][None] + f["foregrounds"][...])
         assert maps.shape == (15, 2, 12 * 8**2) and set(f["true_params"]) == {"beta_dust", "temp_dust", "beta_synch"}
         assert f.attrs["config_sha256"] == load_config(cfg).sha256()
+        np.testing.assert_array_equal(f["model_map"][...], 0)  # the default truth everywhere
+        assert list(f["model_map"].attrs["model_names"]) == ["dust+synch"]
     before = out.read_bytes()
     assert main(["simulate", str(cfg), "--output", str(out)]) == 2
     assert out.read_bytes() == before

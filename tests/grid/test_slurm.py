@@ -7,12 +7,13 @@ stops it at the end. Like the real site it has ``MpiDefault=none``, so the pip `
 
 Every test submits a tiny config (nside 8, one region, 8 items, 2 noise realizations: test_launcher's,
 so the two modules share their compiled shapes in the session cache) with
-``slurm/submit.sh``, as a user would, as 2 srun tasks on this node's CPUs: GRID_SBATCH_ARGS /
-REDUCE_SBATCH_ARGS override the scripts' GPU, CPU and time requests (the first submission checks
-the config with submit.sh's dry run; the others skip it, SKIP_DRY_RUN=1, to save time). All jobs
-share the session's JAX compilation cache (the ``env`` fixture's JAX_COMPILATION_CACHE_DIR, which
-the jobs inherit). Signals and kills wait for what makes their outcome certain (both ranks' start-up
-lines, a record), never for a fixed delay, and every wait has a timeout.
+``slurm/submit.sh``, as a user would on a CPU-only partition: 2 ranks without GPU, 1 core each
+(``--ranks 2 --gpus-per-rank 0 --cpus-per-rank 1``; this Slurm has no GPU), 30 min
+(REDUCE_SBATCH_ARGS sets the reduce job's CPUs and time). submit.sh checks each config with
+``compsep-hpc check`` first. All jobs share the session's JAX compilation cache (the ``env``
+fixture's JAX_COMPILATION_CACHE_DIR, which the jobs inherit). Signals and kills wait for what makes
+their outcome certain (both ranks' start-up lines, a record), never for a fixed delay, and every
+wait has a timeout.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ import h5py
 import pytest
 import yaml
 
+from compsep_hpc.config import load_config
 from compsep_hpc.grid.runtime import rank_slice
 from compsep_hpc.store.checkpoint import file_attributes, record_files
+from compsep_hpc.store.run_folder import create_run_folder
 
 from run_records import done_ids, read_records_strict  # tests/grid/run_records.py
 
@@ -48,7 +51,8 @@ COMPSEP = Path(sys.executable).parent / "compsep-hpc"  # the venv's, beside its 
 GRID = {"beta_dust": [1, 2], "temp_dust": [1, 2], "beta_synch": [1, 2]}  # test_launcher's: compiled there
 N_ITEMS = 8
 N_TASKS = 2
-GRID_SBATCH_ARGS = f"--gpus-per-node=0 --ntasks-per-node={N_TASKS} --cpus-per-task=1 --time=00:30:00"
+GRID_TIME_LIMIT = "00:30:00"
+GRID_OPTIONS = ("--ranks", str(N_TASKS), "--gpus-per-rank", "0", "--cpus-per-rank", "1", "--time", GRID_TIME_LIMIT)
 REDUCE_SBATCH_ARGS = "--cpus-per-task=1 --time=00:10:00"
 JOB_TIMEOUT = 400  # s, one job from submission to its end (cold compilation included)
 POLL = 0.1  # s
@@ -56,6 +60,7 @@ FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT
                 "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 LAUNCH_ERROR = (f"compsep-hpc: error: SLURM_STEP_NUM_TASKS={N_TASKS} tasks were launched but MPI sees 1 rank: "
                 "every task would compute every item; launch with `srun --mpi=pmi2`")
+SUBMIT_KNOB = "under slurm/submit.sh or run_grid.sbatch, set COMPSEP_SRUN_MPI=pmi2"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,29 +170,34 @@ def write_config(root: Path) -> Path:
     return config
 
 
-def submit(slurm: LocalSlurm, env: dict, root: Path, *, srun_mpi: str | None = "pmi2",
-           dry_run: bool = True) -> Submission:
-    """``slurm/submit.sh grid.yaml`` in ``root`` (the config written there if absent)."""
-    if srun_mpi and srun_mpi not in slurm.mpi_plugins:
-        pytest.skip(f"this Slurm has no mpi/{srun_mpi} plugin (srun --mpi=list: {sorted(slurm.mpi_plugins)})")
+def run_submit(slurm: LocalSlurm, env: dict, root: Path, *options: str, srun_mpi: str | None = "pmi2",
+               compsep: Path = COMPSEP, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``slurm/submit.sh grid.yaml OPTIONS...`` in ``root`` (the config written there if absent)."""
     config = root / "grid.yaml"
     if not config.is_file():
         write_config(root)
     e = {k: v for k, v in env.items()
-         if not k.startswith(("SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "COMPSEP_SRUN", "SKIP_DRY"))}
-    e.update(SLURM_CONF=slurm.conf, PYTHON=sys.executable, COMPSEP=str(COMPSEP),
-             GRID_SBATCH_ARGS=GRID_SBATCH_ARGS, REDUCE_SBATCH_ARGS=REDUCE_SBATCH_ARGS)
+         if not k.startswith(("SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "COMPSEP_SRUN", "COMPSEP_STOP", "GRID_SBATCH"))}
+    e.update(SLURM_CONF=slurm.conf, PYTHON=sys.executable, COMPSEP=str(compsep), REDUCE_SBATCH_ARGS=REDUCE_SBATCH_ARGS,
+             **(extra_env or {}))
     if srun_mpi:
         e["COMPSEP_SRUN_MPI"] = srun_mpi
-    if not dry_run:
-        e["SKIP_DRY_RUN"] = "1"
-    res = subprocess.run(["bash", str(SUBMIT), config.name], cwd=root, env=e, capture_output=True,
-                         text=True, timeout=300)
+    return subprocess.run(["bash", str(SUBMIT), config.name, *options], cwd=root, env=e, capture_output=True,
+                          text=True, timeout=300)
+
+
+def submit(slurm: LocalSlurm, env: dict, root: Path, *, srun_mpi: str | None = "pmi2", compsep: Path = COMPSEP,
+           extra_env: dict[str, str] | None = None) -> Submission:
+    """``slurm/submit.sh grid.yaml`` with GRID_OPTIONS in ``root``: queues both jobs."""
+    if srun_mpi and srun_mpi not in slurm.mpi_plugins:
+        pytest.skip(f"this Slurm has no mpi/{srun_mpi} plugin (srun --mpi=list: {sorted(slurm.mpi_plugins)})")
+    res = run_submit(slurm, env, root, *GRID_OPTIONS, srun_mpi=srun_mpi, compsep=compsep, extra_env=extra_env)
     assert res.returncode == 0, f"submit.sh failed:\n{res.stdout}\n{res.stderr[-3000:]}"
     grid = re.search(r"^grid job +(\d+):", res.stdout, re.M)
-    reduce = re.search(rf"^reduce job +(\d+) \(after {grid[1] if grid else '?'} succeeds\)", res.stdout, re.M)
+    reduce = re.search(rf"^reduce job +(\d+) \(after {grid[1] if grid else '?'} succeeds; cancelled if it fails\)",
+                       res.stdout, re.M)
     assert grid and reduce, res.stdout
-    return Submission(root, config, root / "run", grid[1], reduce[1])
+    return Submission(root, root / "grid.yaml", root / "run", grid[1], reduce[1])
 
 
 def wait_for(slurm: LocalSlurm, sub: Submission, job_id: str, condition, what: str,
@@ -220,12 +230,15 @@ def wait_running_until(slurm: LocalSlurm, sub: Submission, condition, what: str)
         time.sleep(POLL)
 
 
-def assert_never_runs(slurm: LocalSlurm, sub: Submission) -> None:
-    """The reduce job of a failed grid job waits with DependencyNeverSatisfied (Slurm's default); cancel it."""
-    info = wait_for(slurm, sub, sub.reduce, lambda i: i.get("Reason") == "DependencyNeverSatisfied"
-                    or i.get("JobState") in FINAL_STATES, "DependencyNeverSatisfied", timeout=60)
-    assert info["JobState"] == "PENDING" and info["Reason"] == "DependencyNeverSatisfied", info
-    slurm.cmd("scancel", sub.reduce)
+def assert_reduce_cancelled(slurm: LocalSlurm, sub: Submission) -> None:
+    """The reduce job of a failed or cancelled grid job is cancelled by Slurm (submit.sh queues it
+    with --kill-on-invalid-dep=yes): it never runs and leaves the queue, so a resubmission does
+    not leave a second reduce job waiting behind it."""
+    info = wait_for(slurm, sub, sub.reduce, lambda i: i.get("JobState") in FINAL_STATES,
+                    "its cancellation (the grid job failed)", timeout=60)
+    assert info["JobState"] == "CANCELLED", info
+    assert sub.reduce not in slurm.queue()
+    assert not (sub.root / "logs" / f"compsep-reduce_{sub.reduce}.out").exists(), "the reduce job ran"
     assert not (sub.run_dir / "selection.json").exists()
 
 
@@ -340,6 +353,9 @@ def test_two_srun_tasks_take_contiguous_slices(pmi2_run):
     assert grid["JobState"] == "COMPLETED" and grid["ExitCode"] == "0:0", log[-3000:]
     assert grid["Restarts"] == "0"
     assert f"{N_TASKS} ranks (srun MPI plugin: pmi2)" in log and f"all {N_ITEMS} items done" in log, log
+    # submit.sh's resources, on a Slurm without GPU: no GPU asked for
+    assert (grid["NumTasks"], grid["CPUs/Task"], grid["TimeLimit"]) == (str(N_TASKS), "1", GRID_TIME_LIMIT), grid
+    assert not [f"{k}={v}" for k, v in grid.items() if "gpu" in f"{k}={v}".lower()], grid
     runs = launches(sub.run_dir)  # every record file says n_ranks 2
     assert len(runs) == 1, "one launch"
     _, ranks = runs[0]
@@ -366,7 +382,7 @@ def test_reduce_job_runs_after_the_grid_job(pmi2_run):
 # ---------------------------------------------------------------------------------------------
 
 def test_time_limit_signal_stops_ranks_then_the_job_requeues_and_completes(slurm, env, tmp_path):
-    sub = submit(slurm, env, tmp_path, dry_run=False)
+    sub = submit(slurm, env, tmp_path)
     # Both ranks logged their start-up line, so their SIGUSR1 handlers are in place; each has 4
     # items and stops after the one in progress: items are certain to remain, whatever the timing.
     wait_running_until(slurm, sub, lambda: started_ranks(sub.run_dir) == N_TASKS, "both ranks started")
@@ -431,7 +447,7 @@ def _killed(slurm: LocalSlurm, sub: Submission, kill: list[str]) -> tuple[set[in
     assert len(after) < N_ITEMS, "the kill left nothing to do"
     assert_contiguous_prefixes(sub.run_dir)  # readable, once each; only items in progress are missing
     assert "requeueing job" not in sub.log() and "items done\n" not in sub.log()
-    assert_never_runs(slurm, sub)
+    assert_reduce_cancelled(slurm, sub)
     for segment in mpich_segments(sub.grid):
         segment.unlink(missing_ok=True)  # left in /dev/shm by the ranks killed here (no later job has this id)
     print(f"[slurm] `scancel {' '.join(kill)}`: job {sub.grid} {info['JobState']} (exit {info['ExitCode']}, "
@@ -444,7 +460,7 @@ def test_killed_jobs_lose_at_most_the_items_in_progress_and_a_resubmission_compl
     # the ranks die mid-item, the batch shell sees srun fail with items left and no stop signal, and
     # does not requeue. The other rank is still in its first items (each new shape costs seconds),
     # so items remain.
-    sub = submit(slurm, env, tmp_path, dry_run=False)
+    sub = submit(slurm, env, tmp_path)
     wait_running_until(slurm, sub, lambda: bool(done_ids(sub.run_dir)), "the first record")
     at_kill, after, info = _killed(slurm, sub, ["--signal=KILL", f"{sub.grid}.0"])
     assert info["JobState"] == "FAILED" and info["ExitCode"] == "137:0" and info["Restarts"] == "0", info
@@ -452,16 +468,18 @@ def test_killed_jobs_lose_at_most_the_items_in_progress_and_a_resubmission_compl
 
     # 2. Resubmitted, and cancelled (`scancel JOBID`: SIGTERM, then SIGKILL KillWait = 2 s later)
     # as soon as both ranks have started: each finishes at most the item in progress.
-    sub = submit(slurm, env, tmp_path, dry_run=False)
+    sub = submit(slurm, env, tmp_path)
     started = started_ranks(sub.run_dir)
     wait_running_until(slurm, sub, lambda: started_ranks(sub.run_dir) == started + N_TASKS, "both ranks started")
     _, after, info = _killed(slurm, sub, [sub.grid])
     assert info["JobState"] == "CANCELLED" and info["Restarts"] == "0", info
     assert all(len(ids) <= 1 for ids in launches(sub.run_dir)[-1][1].values())
 
-    # 3. Resubmitted again: completes exactly what is missing. (The reduce job after a complete
-    # grid job, requeued or not, is tested above: cancelled here.)
-    sub = submit(slurm, env, tmp_path, dry_run=False)
+    # 3. Resubmitted again: completes exactly what is missing. The two earlier reduce jobs were
+    # cancelled with their grid jobs: only this submission's jobs are queued. (The reduce job after
+    # a complete grid job, requeued or not, is tested above: cancelled here.)
+    sub = submit(slurm, env, tmp_path)
+    assert set(slurm.queue()) <= {sub.grid, sub.reduce}, slurm.queue()
     slurm.cmd("scancel", sub.reduce)
     grid = wait_ended(slurm, sub, sub.grid)
     assert grid["JobState"] == "COMPLETED" and grid["ExitCode"] == "0:0", sub.log()[-3000:]
@@ -480,14 +498,117 @@ def test_killed_jobs_lose_at_most_the_items_in_progress_and_a_resubmission_compl
 # ---------------------------------------------------------------------------------------------
 
 def test_plain_srun_of_the_pip_mpich_is_refused_with_one_line(slurm, env, tmp_path):
-    sub = submit(slurm, env, tmp_path, srun_mpi=None, dry_run=False)
+    sub = submit(slurm, env, tmp_path, srun_mpi=None)
     grid = wait_ended(slurm, sub, sub.grid)
     log = sub.log()
     assert grid["JobState"] == "FAILED" and grid["ExitCode"] == "2:0", (grid, log)
     assert "(srun MPI plugin: the site default)" in log
     errors = [line for line in log.splitlines() if line.startswith("compsep-hpc: error:")]
     assert len(errors) == N_TASKS and all(e.startswith(LAUNCH_ERROR) for e in errors), log  # one line per task
+    assert all(SUBMIT_KNOB in e for e in errors), errors  # srun's option and submit.sh's variable, both named
     assert "Traceback" not in log, log
     assert not sub.run_dir.exists(), "a refused launch wrote something"
-    assert_never_runs(slurm, sub)
+    assert_reduce_cancelled(slurm, sub)
     print(f"[slurm] plain srun: job {sub.grid} {grid['JobState']} (exit {grid['ExitCode']}): {errors[0][:90]}...")
+
+
+# ---------------------------------------------------------------------------------------------
+# submit.sh's refusals: one line, nothing queued
+# ---------------------------------------------------------------------------------------------
+
+def test_asking_for_gpus_on_a_cpu_only_slurm_names_the_option(slurm, env, tmp_path):
+    """submit.sh asks for one GPU per rank unless --gpus-per-rank 0. This Slurm has no GPU: sbatch
+    refuses the grid job (its own message), submit.sh names the option, and nothing is queued."""
+    res = run_submit(slurm, env, tmp_path, "--ranks", str(N_TASKS), "--cpus-per-rank", "1")
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert "Invalid generic resource (gres) specification" in res.stderr, res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"submit.sh: error: sbatch refused the grid job (above), which asks for {N_TASKS} GPU(s); "
+        "on a partition without GPUs, give --gpus-per-rank 0")
+    assert not slurm.queue()
+
+
+@pytest.mark.parametrize("options, extra_env, message", [
+    (("--time", "5", "--stop-before", "300"), {},
+     "--stop-before 300 s reaches the grid job's time limit --time 5 (300 s): the stop signal would come before "
+     "the ranks start an item; give a longer --time or a shorter --stop-before"),
+    (("--time", "0-0:04"), {}, "--stop-before 300 s reaches the grid job's time limit --time 0-0:04 (240 s)"),
+    (("--signal=B:USR1@60",), {},
+     "sbatch options: give the stop signal's lead as submit.sh --stop-before SECONDS, not --signal=B:USR1@60"),
+    ((), {"GRID_SBATCH_ARGS": "--exclusive --time=10"},
+     "GRID_SBATCH_ARGS: give the grid job's time limit as submit.sh --time LIMIT (checked against --stop-before), "
+     "not --time=10"),
+    (("--stop-before", "60"), {"COMPSEP_STOP_GRACE": "60"},
+     "COMPSEP_STOP_GRACE=60: must be a number of seconds below --stop-before (60 s)"),
+    (("--time", "12h"), {}, "--time 12h: not a Slurm time limit"),
+], ids=["lead-reaches-limit", "default-lead-over-limit", "signal-option", "time-in-grid-args", "grace-over-lead",
+        "bad-time"])
+def test_a_stop_signal_that_cannot_leave_time_for_an_item_is_refused(slurm, env, tmp_path, options, extra_env,
+                                                                     message):
+    res = run_submit(slurm, env, tmp_path, *GRID_OPTIONS[:6], *options, extra_env=extra_env)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"submit.sh: error: {message}"), res.stderr
+    assert not slurm.queue() and res.stdout == ""
+    assert not (tmp_path / "logs").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# a run that recorded no item is not requeued
+# ---------------------------------------------------------------------------------------------
+
+STAND_IN = """#!/bin/bash
+# compsep-hpc, except that `run` stands for ranks still in their start-up when the stop signal
+# comes: {what}.
+if [[ $1 == run ]]; then
+    trap {on_signal} USR1
+    touch "$RANKS_WAITING/rank$SLURM_PROCID"
+    while :; do sleep 0.1; done
+fi
+exec {compsep} "$@"
+"""
+
+
+def _signal_before_the_first_item(slurm: LocalSlurm, env: dict, root: Path, what: str, on_signal: str,
+                                  extra_env: dict[str, str] | None = None) -> Submission:
+    """Submit with a compsep-hpc whose ranks wait (``on_signal`` the trap of their SIGUSR1), in a run
+    folder of 0 of N_ITEMS items done, and send the time-limit signal once both ranks wait."""
+    config = load_config(write_config(root))
+    create_run_folder(config, config.output)  # 0 of N_ITEMS items done (the config's grid in its region)
+    stand_in = root / "compsep-hpc"
+    stand_in.write_text(STAND_IN.format(what=what, on_signal=on_signal, compsep=COMPSEP))
+    stand_in.chmod(0o755)
+    waiting = root / "ranks_waiting"
+    waiting.mkdir()
+    sub = submit(slurm, env, root, compsep=stand_in, extra_env={"RANKS_WAITING": str(waiting), **(extra_env or {})})
+    wait_running_until(slurm, sub, lambda: len(list(waiting.iterdir())) == N_TASKS, "both ranks waiting")
+    res = slurm.cmd("scancel", "--signal=USR1", "--batch", sub.grid)  # what --signal=B:USR1@S sends
+    assert res.returncode == 0, res.stderr
+    return sub
+
+
+def test_a_run_stopped_before_its_first_item_is_not_requeued(slurm, env, tmp_path):
+    sub = _signal_before_the_first_item(slurm, env, tmp_path, "each stops at once, no item done", "'exit 0'")
+    info = wait_for(slurm, sub, sub.grid, lambda i: i.get("JobState") in FINAL_STATES or i.get("Restarts") != "0",
+                    "its end or its requeue")
+    log = sub.log()
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "3:0" and info["Restarts"] == "0", (info, log)
+    assert (f"stop signal and no item recorded since this run started (0 of {N_ITEMS} items done): not requeueing"
+            in log), log
+    assert "requeueing job" not in log
+    assert_reduce_cancelled(slurm, sub)
+    print(f"[slurm] no progress: job {sub.grid} {info['JobState']} (exit {info['ExitCode']}, restarts {info['Restarts']})")
+
+
+def test_ranks_busy_past_the_grace_without_progress_are_not_requeued(slurm, env, tmp_path):
+    sub = _signal_before_the_first_item(slurm, env, tmp_path, "each stays busy, no item done", "''",
+                                        {"COMPSEP_STOP_GRACE": "1"})
+    decision = "ranks still busy 1 s after SIGUSR1 and no item recorded since this run started: not requeueing"
+    info = wait_for(slurm, sub, sub.grid, lambda i: i.get("Restarts") != "0" or i.get("JobState") in FINAL_STATES
+                    or decision in sub.log(), "the watchdog's decision")
+    assert info["JobState"] == "RUNNING" and info["Restarts"] == "0", (info, sub.log())
+    assert decision in sub.log() and "requeueing now" not in sub.log()
+    assert slurm.cmd("scancel", sub.grid).returncode == 0  # else it would run until its time limit
+    info = wait_ended(slurm, sub, sub.grid)
+    assert info["JobState"] == "CANCELLED" and info["Restarts"] == "0", info
+    assert_reduce_cancelled(slurm, sub)

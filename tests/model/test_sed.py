@@ -27,7 +27,7 @@ def test_sed_tables():
 
 
 def test_factorised_columns_equal_mixing_matrix():
-    model = spectral_model(LITEBIRD, NSIDE, 150.0, 20.0)
+    model = spectral_model(LITEBIRD, NSIDE)
     params = {"beta_dust": jnp.array([1.4, 1.6]), "temp_dust": jnp.array([18.0, 22.0, 25.0]),
               "beta_synch": jnp.array([-2.9])}
     patches = jnp.array([[0, 1, 1], [2, 0, 1], [0, 0, 0]])

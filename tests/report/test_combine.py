@@ -57,7 +57,7 @@ def compare_run(tmp_path_factory):
     write_templates(folder, *exp.templates)
     records = {}
     with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
-                          config_yaml=config_yaml(config), package_version=__version__, units=record_units()) as w:
+                          config_yaml=config_yaml(config), package_version=__version__, units=record_units(config.model)) as w:
         for item in work_list(config):
             records[item.item_id] = exp.record(item)
             w.append(item.item_id, records[item.item_id])

@@ -39,7 +39,7 @@ def reduced_run(tmp_path_factory):
     create_run_folder(config, folder)
     write_templates(folder, *exp.templates)
     with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id="L1", config_sha256=config.sha256(),
-                          config_yaml=config_yaml(config), package_version=__version__, units=record_units()) as w:
+                          config_yaml=config_yaml(config), package_version=__version__, units=record_units(config.model)) as w:
         for item in work_list(config):
             w.append(item.item_id, exp.record(item))
     selection = reduce_run(folder, plots=False)

@@ -25,12 +25,12 @@ from compsep_hpc.separation.fit import FitResult
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.grid.work import work_list
 from compsep_hpc.store.records import item_record, record_units
-from compsep_hpc.report.items_table import ITEMS_COLUMNS
+from compsep_hpc.report.items_table import items_columns
 from compsep_hpc.report.reduce import reduce_run
 from compsep_hpc.report.selection import select
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.run_folder import config_yaml, create_run_folder
-from compsep_hpc.model.sed import PARAMETERS
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
 from compsep_hpc.report.status import run_status
 
 RAW = {"name": "t", "nside": 8, "sky": {"model": "synthetic", "seed": 1},
@@ -45,6 +45,7 @@ N_REAL = 3
 VARIANCE = {0: 5.0, 1: 4.0, 2: 3.0, 3: 2.0, 4: 0.5, 5: 6.0,
             7: 1.5, 8: 3.0, 9: 1.5, 10: float("nan"), 11: 2.5}
 UNCONVERGED = {4: 1}
+PARAMETERS = DEFAULT_MODEL.fitted
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def fake_record(item, k_eff: tuple[int, int, int], variance: float, n_unconverge
         systematic=sys_fit, systematic_cmb_power=1e-3, cmb_maps=None, systematic_cmb_map=None)
     figures = {"cmb_variance": variance, "cmb_mse": variance if mse is None else mse,
                "spatial_variance": rng.random(N_REAL)}
-    return item_record(item, result, figures, seconds=2.0, package_version=__version__)
+    return item_record(item, result, figures, seconds=2.0, package_version=__version__, model=DEFAULT_MODEL)
 
 
 def make_run(config, k_eff, folder: Path, ids: list[int], n_writers: int = 2) -> Path:
@@ -85,7 +86,7 @@ def make_run(config, k_eff, folder: Path, ids: list[int], n_writers: int = 2) ->
     items = work_list(config)
     writers = [CheckpointWriter(folder, rank=r, n_ranks=n_writers, launch_id="L1",
                                 config_sha256=config.sha256(), config_yaml=config_yaml(config),
-                                package_version=__version__, units=record_units())
+                                package_version=__version__, units=record_units(config.model))
                for r in range(n_writers)]
     for n, i in enumerate(ids):
         writers[n % n_writers].append(i, fake_record(items[i], k_eff[i], VARIANCE[i], UNCONVERGED.get(i, 0)))
@@ -127,7 +128,7 @@ def test_items_csv(full_run, k_eff):
     with open(folder / "items.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    assert tuple(reader.fieldnames) == ITEMS_COLUMNS
+    assert tuple(reader.fieldnames) == items_columns(PARAMETERS)
     assert [int(r["item_id"]) for r in rows] == sorted(VARIANCE)
     r4 = next(r for r in rows if r["item_id"] == "4")
     assert r4["region"] == "GAL020_U" and (r4["K_beta_dust"], r4["K_temp_dust"], r4["K_beta_synch"]) == ("4", "1", "1")
@@ -329,7 +330,7 @@ def _hand_row(item_id: int, nll: list[float], k: tuple[int, int, int], r_hat: fl
 
     rec = {"item_id": item_id, "nll": np.array(nll), "n_patches": np.array(k), "n_unconverged": 0,
            "systematic_converged": True, "r_hat": r_hat, "r_upper": r_upper}
-    return item_row(rec, k, "GAL020_U", holdout=holdout, n_data=n_data, r_in=r_in)
+    return item_row(rec, PARAMETERS, k, "GAL020_U", holdout=holdout, n_data=n_data, r_in=r_in)
 
 
 def test_aic_and_bic_penalise_the_patch_count_on_the_in_sample_mean_nll():
@@ -422,3 +423,37 @@ def test_items_csv_reads_back_typed(full_run):
     assert (r4["region"], r4["K_beta_dust"], r4["n_unconverged"]) == ("GAL020_U", 4, 1)
     assert r4["cmb_variance"] == 0.5 and r4["systematic_converged"] is True
     assert np.isnan(next(r for r in rows if r["item_id"] == 10)["cmb_variance"])
+
+
+def test_a_folder_written_before_the_model_section_still_reads(full_run, tmp_path):
+    """An old run folder: config.yaml without ``model`` (the default model), records of the three
+    parameters. Its hash is unchanged, so status and reduce read it as before."""
+    import yaml
+
+    folder = tmp_path / "old"
+    shutil.copytree(full_run[0], folder)
+    raw = yaml.safe_load((folder / "config.yaml").read_text())
+    del raw["model"]
+    (folder / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert "items done: 11 / 12" in run_status(folder)
+    sel = reduce_run(folder, plots=False)
+    assert sel["regions"] == full_run[1]["regions"]
+    assert (folder / "items.csv").read_text() == (full_run[0] / "items.csv").read_text()
+
+
+def test_a_folder_of_a_component_this_version_does_not_know_is_refused(full_run, tmp_path, capsys):
+    import yaml
+
+    from compsep_hpc.cli import main
+
+    folder = tmp_path / "future"
+    shutil.copytree(full_run[0], folder)
+    raw = yaml.safe_load((folder / "config.yaml").read_text())
+    raw["model"]["components"].append({"name": "free_free", "nu_ref": 30.0})
+    (folder / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for command in ("status", "reduce"):
+        assert main([command, str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines() == [err.strip()]
+        assert err.startswith(f"compsep-hpc: error: {folder / 'config.yaml'}: ")
+        assert "unknown component 'free_free'" in err

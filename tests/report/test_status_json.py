@@ -10,6 +10,7 @@ import pytest
 from compsep_hpc import __version__, cli
 from compsep_hpc.config import parse_config
 from compsep_hpc.grid.work import work_list
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
 from compsep_hpc.report.status import format_status, status_summary
 from compsep_hpc.store.checkpoint import CheckpointWriter
 from compsep_hpc.store.records import check_record
@@ -21,7 +22,7 @@ RAW = {"name": "st", "nside": 8, "sky": {"model": "synthetic"}, "regions": ["GAL
 
 def _record(n_unconverged: int, sys_ok: bool, seconds: float) -> dict:
     return check_record({"n_unconverged": n_unconverged, "systematic_converged": sys_ok, "seconds": seconds,
-                         "n_at_bound": np.array([[1, 0, 0], [0, 0, 2]]), "region": "x"})
+                         "n_at_bound": np.array([[1, 0, 0], [0, 0, 2]]), "region": "x"}, DEFAULT_MODEL)
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ from compsep_hpc.separation.evaluate import fit_problem
 from compsep_hpc.separation.likelihood import cell_moments, mixing_columns
 from compsep_hpc.separation.observations import spectral_model
 from compsep_hpc.separation.packing import unpack
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
+
+NAMES = DEFAULT_MODEL.fitted  # beta_dust, temp_dust, beta_synch
 
 NSIDE = 8
 
@@ -22,7 +25,7 @@ def noiseless(labels, values, seed=0):
     (data (n_freq, 2, n), amplitudes (3, 2, n), model)."""
     rng = np.random.default_rng(seed)
     n = labels.shape[1]
-    model = spectral_model(LITEBIRD, NSIDE, 150.0, 20.0)
+    model = spectral_model(LITEBIRD, NSIDE)
     a = np.asarray(mixing_columns({k: jnp.asarray(v) for k, v in values.items()}, jnp.asarray(labels), model))
     amplitudes = np.stack([rng.normal(0, 1, (2, n)), rng.normal(0, 10, (2, n)), rng.normal(0, 30, (2, n))])
     return np.einsum("pfc,csp->fsp", a, amplitudes), amplitudes, model
@@ -41,9 +44,9 @@ def small_problem():
     rng = np.random.default_rng(11)
     n = 60
     labels = np.stack([rng.permutation(np.arange(n) % 7), rng.integers(0, 3, n), rng.integers(0, 2, n)])
-    model = spectral_model(LITEBIRD, NSIDE, 150.0, 20.0)
-    problem, layout, _ = fit_problem(labels, FitConfig(linear_solver="schur"))  # with the dense Schur block
-    a = mixing_columns(unpack(problem.start, problem.family, problem.fill), problem.labels, model)  # (n, f, 3)
+    model = spectral_model(LITEBIRD, NSIDE)
+    problem, layout, _ = fit_problem(labels, FitConfig(linear_solver="schur"), NAMES)  # with the dense Schur block
+    a = mixing_columns(unpack(problem.start, problem.family, problem.fill, NAMES), problem.labels, model)  # (n, f, 3)
     amplitudes = rng.normal(0, 1, (3, 2, n)) * np.array([1.0, 300.0, 300.0])[:, None, None]
     noise = rng.normal(0, 1, (len(LITEBIRD.frequencies), 2, n)) / np.sqrt(np.asarray(model.inv_noise_var))[:, None, None]
     data = jnp.einsum("pfc,csp->fsp", a, amplitudes) + noise

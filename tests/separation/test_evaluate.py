@@ -15,6 +15,9 @@ from compsep_hpc.separation.config import FitConfig
 from compsep_hpc.separation.evaluate import choose_likelihood, evaluate_configuration, fit_problem, fit_realizations, fit_settings
 from compsep_hpc.separation.observations import RegionData
 from compsep_hpc.separation.packing import split
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
+
+NAMES = DEFAULT_MODEL.fitted  # beta_dust, temp_dust, beta_synch
 
 TRUTH = {"beta_dust": 1.54, "temp_dust": 20.0, "beta_synch": -3.0}
 NSIDE = 8
@@ -26,11 +29,11 @@ def test_noiseless_recovery_one_patch(method, form, noiseless_data):
     labels = np.zeros((3, 300), dtype=np.int64)
     data, _, model = noiseless_data(labels, {k: np.array([v]) for k, v in TRUTH.items()})
     fit = FitConfig(method=method, start={k: 0.99 * v for k, v in TRUTH.items()})
-    problem, layout, _ = fit_problem(labels, fit)
+    problem, layout, _ = fit_problem(labels, fit, NAMES)
     result = jax.jit(lambda d: fit_realizations(d, problem, model, likelihood=form, **fit_settings(fit)))(
         jnp.asarray(data)[None])
     assert bool(result.converged[0])
-    params = split(np.asarray(result.params), layout)
+    params = split(np.asarray(result.params), layout, NAMES)
     for k, v in TRUTH.items():
         assert abs(float(params[k][0, 0]) / v - 1) < 1e-5, (k, params[k])
 

@@ -13,11 +13,14 @@ from compsep_hpc.separation.hessian import cell_blocks, cg_solve, damped_diagona
 from compsep_hpc.separation.likelihood import compressed_nll
 from compsep_hpc.separation.packing import unpack
 from compsep_hpc.separation.term_derivatives import compressed_term_derivatives
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
+
+NAMES = DEFAULT_MODEL.fitted  # beta_dust, temp_dust, beta_synch
 
 
 def _total(v, problem, moments, model):
     """The compressed NLL as a function of the flat vector."""
-    return compressed_nll(unpack(v, problem.family, problem.fill), problem.cell_patches, moments, model)
+    return compressed_nll(unpack(v, problem.family, problem.fill, NAMES), problem.cell_patches, moments, model)
 
 
 # compiled once for the module (op by op, the dense Hessian alone takes seconds per call)

@@ -8,7 +8,7 @@ import pytest
 
 from compsep_hpc.config import parse_config
 from compsep_hpc.grid.experiment import Experiment
-from compsep_hpc.model.sed import PARAMETERS
+from compsep_hpc.model.parameters import PARAMETERS
 from compsep_hpc.separation.config import FitConfig
 from compsep_hpc.separation.evaluate import evaluate_configuration
 

@@ -97,3 +97,29 @@ def test_gaussian_cmb_power_matches_input_within_cosmic_variance(r):
             sigma = np.sqrt(np.sum(2 * weight * expected[sel] ** 2)) / total  # cosmic variance
             ratio = np.sum(weight * measured[sel]) / total
             assert abs(ratio - 1) < 5 * sigma, (lo, ratio, sigma)
+
+
+def test_skies_built_with_different_given_spectra_do_not_affect_each_other():
+    """The CMB spectra are an argument, not process state: a sky drawn from 4x the spectra (twice
+    the CMB) leaves the next sky drawn from CAMB's, given or not, as it was."""
+    from compsep_hpc.config import parse_config
+    from compsep_hpc.sky import make_sky
+    from compsep_hpc.sky.cmb import camb_spectra
+
+    cfg = parse_config({"name": "t", "nside": 8, "sky": {"model": "synthetic", "seed": 2, "r": 0.01},
+                        "regions": ["GAL020_U"], "grid": {"beta_dust": [1], "temp_dust": [1], "beta_synch": [1]}})
+    lensed, tensor = camb_spectra(23)
+
+    def build(spectra=None):
+        return make_sky(cfg.sky, cfg.nside, cfg.instrument, regions=cfg.regions, cmb_spectra=spectra).cmb
+
+    plain = build()
+    scaled = build((4 * lensed, 4 * tensor))
+    np.testing.assert_allclose(scaled, 2 * plain, rtol=1e-12)
+    np.testing.assert_array_equal(build((lensed, tensor)), plain)
+    np.testing.assert_array_equal(build(), plain)
+    np.testing.assert_array_equal(gaussian_cmb_qu(8, 0.01, 2), plain)
+    with pytest.raises(ValueError, match="do not reach lmax 600"):
+        cmb_power_spectra(600, 0.0, (lensed, tensor))
+    with pytest.raises(ValueError, match="expected"):
+        gaussian_cmb_qu(8, 0.0, 2, cmb_spectra=(lensed[:100], tensor[:100]))

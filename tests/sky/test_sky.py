@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from compsep_hpc.config import parse_config
-from compsep_hpc.separation.config import DEFAULT_BOUNDS
+from compsep_hpc.model.sky_model import DEFAULT_MODEL
+from compsep_hpc.separation.config import model_bounds
+
+DEFAULT_BOUNDS = model_bounds(DEFAULT_MODEL)
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.grid.experiment import run_sky as make_sky
 from compsep_hpc.sky import SkyMaps
@@ -193,7 +196,7 @@ def test_the_truth_has_its_own_kmeans_seed_by_default():
     from compsep_hpc.grid.experiment import Experiment
     from compsep_hpc.sky.config import SkyConfig
 
-    assert SkyConfig(model="synthetic_clustered").truth_kmeans_seed != GridConfig((1,), (1,), (1,)).seed
+    assert SkyConfig(model="synthetic_clustered").truth_kmeans_seed != GridConfig({}).seed
     raw = {"model": "synthetic_clustered", "seed": 1, "true_patches": TRUE_K}
     for truth_seed, inside in ((None, False), (0, True)):
         sky_section = raw if truth_seed is None else {**raw, "truth_kmeans_seed": truth_seed}
@@ -303,7 +306,17 @@ def pysm_templates(tmp_path_factory):
             0 * ell, 0 * ell]
     np.savetxt(root / "pysm_2" / "camb_lenspotentialCls.dat", np.column_stack(cols))
     np.savetxt(root / "pysm_2" / "delens_ells.txt", np.column_stack([ell, np.ones(ell.size)]))
-    return root, maps
+    # AME (a1/a2): intensity at 22.8 and 41 GHz (uK_RJ), the peak map (GHz), and an emissivity table
+    # (GHz, flux emissivity) peaking at 30 GHz: a log-parabola, as spdust2's for this test
+    ame_rng = np.random.default_rng(7)
+    ame = {"ame_t_new": 30 + 5 * ame_rng.random(NPIX), "ame2_t_new": 10 + 2 * ame_rng.random(NPIX),
+           "ame_nu_peak_0": 25 + 5 * ame_rng.random(NPIX)}
+    for name, m in ame.items():
+        hp.write_map(str(root / "pysm_2" / f"{name}.fits"), m, dtype=np.float64,
+                     column_units="GHz" if name == "ame_nu_peak_0" else "uK_RJ", overwrite=True)
+    table = np.geomspace(0.5, 2000.0, 4000)
+    np.savetxt(root / "pysm_2" / "emissivity.txt", np.column_stack([table, np.exp(-np.log(table / 30.0) ** 2 / 0.72)]))
+    return root, {**maps, **ame}
 
 
 @pytest.fixture
@@ -360,10 +373,50 @@ def test_pysm_sky_from_local_templates(pysm_env, preset):
         d150 = sky.foregrounds[2] - synch * pl_kcmb(150.0, bs, 23.0)
         np.testing.assert_allclose(d353, ratio * d150, rtol=1e-6)
     assert set(sky.true_params) == set(PARAMS)
+    assert sky.model_names == ("dust+synch",) and not sky.model_map.any()
     for p, m in zip(PARAMS, (bd, td, bs)):
         np.testing.assert_allclose(sky.true_params[p], np.broadcast_to(m, (NPIX,)), rtol=1e-12)
         assert sky.true_params[p].shape == (NPIX,)
     assert np.mean(sky.foreground_intensity) > 0
+
+
+def _curved_kcmb(nu, beta, curv, nu0):
+    return (nu / nu0) ** (beta + curv * np.log(nu / nu0)) * g(nu) / g(nu0)
+
+
+def test_pysm_curved_synchrotron_s3(pysm_env):
+    """s3: the s1 templates with the SED (nu/23)^(beta_s + C ln(nu/23)), C = -0.052: curv_synch."""
+    _, maps = pysm_env
+    sky = make_sky(pysm_config("d0s3"))
+    assert sky.model_names == ("dust+curved_synch",) and not sky.model_map.any()
+    np.testing.assert_allclose(sky.true_params["curv_synch"], -0.052, rtol=1e-12)
+    np.testing.assert_allclose(sky.true_params["beta_synch"], maps["synch_beta"], rtol=1e-12)
+    dust = np.stack([maps["dust_q_new"], maps["dust_u_new"]]) * g(353.0)
+    synch = np.stack([maps["synch_q_new"], maps["synch_u_new"]]) * g(23.0)
+    for i, nu in enumerate(BANDS["frequencies"]):
+        expected = dust * mbb_kcmb(nu, 1.54, 20.0, 353.0) + synch * _curved_kcmb(nu, maps["synch_beta"], -0.052, 23.0)
+        np.testing.assert_allclose(sky.foregrounds[i], expected, rtol=1e-6)
+
+
+def test_pysm_polarized_ame_a2(pysm_env):
+    """a2 = two spdust components (22.8 GHz with the peak map, 41 GHz with a 33.35 GHz peak), each
+    I_ref (nu_ref/nu)^2 j(nu/r)/j(nu_ref/r), r = peak/30 GHz, polarized at 2 % along the dust
+    templates' (Q, U)/P. No true nu_peak_ame (not a log-parabola)."""
+    _, maps = pysm_env
+    sky, without = make_sky(pysm_config("d0s0a2")), make_sky(pysm_config("d0s0"))
+    assert sky.model_names == ("dust+synch+ame",) and without.model_names == ("dust+synch",)
+    assert set(sky.true_params) == set(PARAMS)
+    j = lambda x: np.exp(-np.log(x / 30.0) ** 2 / 0.72)  # noqa: E731
+    table = np.geomspace(0.5, 2000.0, 4000)
+    interp = lambda x: np.interp(x, table, j(table))  # noqa: E731
+    angle = np.arctan2(maps["dust_u_new"], maps["dust_q_new"])
+    for i, nu in enumerate(BANDS["frequencies"]):
+        intensity = sum(t * (ref / nu) ** 2 * interp(nu / r) / interp(ref / r)
+                        for t, ref, r in ((maps["ame_t_new"], 22.8, maps["ame_nu_peak_0"] / 30.0),
+                                          (maps["ame2_t_new"], 41.0, 33.35 / 30.0)))
+        expected = 0.02 * intensity * g(nu) * np.stack([np.cos(angle), np.sin(angle)])
+        np.testing.assert_allclose(sky.foregrounds[i] - without.foregrounds[i], expected, rtol=1e-5,
+                                   atol=1e-6 * np.abs(expected).max())
 
 
 def test_pysm_without_cmb_uses_gaussian_cmb(pysm_env):
@@ -387,3 +440,6 @@ def test_pysm_errors(pysm_env, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"camb_lenspotentialCls\.dat.*PYSM_LOCAL_DATA"):
         make_sky(pysm_config("c1s0"))
     make_sky(pysm_config("s1"))  # its own templates are all there
+    (partial / "pysm_2" / "emissivity.txt").unlink()
+    with pytest.raises(ConfigError, match=r"emissivity\.txt \(component a2\).*PYSM_LOCAL_DATA"):
+        make_sky(pysm_config("s1a2"))

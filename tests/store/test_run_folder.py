@@ -34,19 +34,19 @@ def test_run_folder_round_trip_and_refusal(tmp_path, tiny_raw_config):
         check_run_folder(config, tmp_path / "unrelated")
 
 
-def test_stored_camb_spectra_are_what_later_processes_draw_the_cmb_from(tmp_path, monkeypatch):
-    """A run folder keeps the CAMB output its CMB is drawn from; a process that uses it draws
+def test_stored_camb_spectra_are_what_later_processes_draw_the_cmb_from(tmp_path, monkeypatch, tiny_raw_config):
+    """A run folder keeps the CAMB output its CMB is drawn from; an Experiment given that copy draws
     exactly that CMB (here the stored spectra are scaled by 4: the maps double) without CAMB."""
     import numpy as np
 
+    from compsep_hpc.grid.experiment import Experiment
     from compsep_hpc.sky import cmb
-    from compsep_hpc.store.run_folder import read_templates, use_stored_cmb_spectra, write_templates
+    from compsep_hpc.store.run_folder import read_cmb_spectra, read_templates, write_templates
 
-    monkeypatch.setattr(cmb, "_GIVEN", {})  # this test's registrations end with it
-    nside = 8
-    lensed, tensor = cmb.camb_spectra(3 * nside - 1)
-    reference = cmb.gaussian_cmb_qu(nside, r=0.01, seed=4)
-    assert not use_stored_cmb_spectra(tmp_path)  # no stored file: CAMB as before
+    config = parse_config(tiny_raw_config)  # nside 8
+    lensed, tensor = cmb.camb_spectra(3 * 8 - 1)
+    reference = Experiment(config).sky.cmb
+    assert read_cmb_spectra(tmp_path) is None  # no stored file: CAMB as before
     write_templates(tmp_path, tensor[:17, 2], lensed[:17, 2], camb=(4 * lensed, 4 * tensor))
     assert [t.shape for t in read_templates(tmp_path)] == [(17,), (17,)]
 
@@ -54,16 +54,21 @@ def test_stored_camb_spectra_are_what_later_processes_draw_the_cmb_from(tmp_path
         raise AssertionError("CAMB ran although the run folder has its spectra")
 
     monkeypatch.setattr(cmb, "_camb_run", no_camb)
-    assert use_stored_cmb_spectra(tmp_path)
-    np.testing.assert_allclose(cmb.gaussian_cmb_qu(nside, r=0.01, seed=4), 2 * reference, rtol=1e-12)
-    cmb._power_spectra_cached.cache_clear()  # leave no scaled spectrum behind
+    cmb._power_spectra_cached.cache_clear()  # no spectrum cut from CAMB's earlier run either
+    stored = read_cmb_spectra(tmp_path)
+    experiment = Experiment(config, cmb_spectra=stored)
+    np.testing.assert_allclose(experiment.sky.cmb, 2 * reference, rtol=1e-12)
+    np.testing.assert_allclose(experiment.templates.tensor, 4 * tensor[:24, 2], rtol=1e-12)
+    experiment.use_cmb_spectra(stored)  # the same copy again: accepted
+    with pytest.raises(ValueError, match="already drawn"):
+        experiment.use_cmb_spectra((lensed, tensor))
 
 
 def test_a_folder_written_before_camb_spectra_were_stored_falls_back_to_camb(tmp_path):
-    from compsep_hpc.store.run_folder import use_stored_cmb_spectra, write_templates
+    from compsep_hpc.store.run_folder import read_cmb_spectra, write_templates
 
     write_templates(tmp_path, [0.0, 1.0], [0.0, 2.0])
-    assert not use_stored_cmb_spectra(tmp_path)
+    assert read_cmb_spectra(tmp_path) is None
 
 
 def test_region_geometry_round_trips_through_the_run_folder(tmp_path):

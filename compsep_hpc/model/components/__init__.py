@@ -1,0 +1,1 @@
+"""The built-in sky components, one per file (see model/component.py and model/registry.py)."""
