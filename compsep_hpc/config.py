@@ -69,13 +69,16 @@ class RunConfig:
     def sha256(self) -> str:
         """Hash of the resolved configuration, without ``output`` (moving a run keeps its id) and
         without the ``model`` section when it is the default model and without the sky's true
-        foreground keys at their defaults (sky/config.py ``hashed_sky``), so the runs written before
-        they existed keep their id."""
+        foreground keys at their defaults (sky/config.py ``hashed_sky``) and without
+        ``spectra.estimator`` when it is ``master`` (the only estimator before the key), so the
+        runs written before they existed keep their id."""
         d = self.to_dict()
         d.pop("output")
         d["sky"] = hashed_sky(d["sky"])
         if self.model == DEFAULT_MODEL:
             d.pop("model")
+        if d["spectra"]["estimator"] == "master":
+            d["spectra"].pop("estimator")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 

@@ -64,3 +64,14 @@ def test_one_nside_check_for_every_nside(bad):
         with pytest.raises(ConfigError, match="grid.beta_dust patch nside must be a power of two"):
             parse_config({**MINIMAL, "grid": {"beta_dust": [bad], "temp_dust": [0], "beta_synch": [0],
                                               "strategy": "multires"}})
+
+
+def test_the_spectra_estimator_enters_the_run_id_only_when_not_master():
+    """``spectra.estimator: master`` (the only estimator before the key) keeps the runs' ids;
+    ``pure_b`` is another run."""
+    from dataclasses import replace
+
+    config = load_config(REPO / "configs" / "demo.yaml")
+    assert config.spectra.estimator == "master"
+    pure_b = replace(config, spectra=replace(config.spectra, estimator="pure_b"))
+    assert pure_b.sha256() != config.sha256()

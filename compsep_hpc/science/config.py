@@ -8,9 +8,12 @@ from dataclasses import dataclass
 
 from compsep_hpc.config_fields import choice, default, field_names, int_value, number, section
 from compsep_hpc.errors import ConfigError
+from compsep_hpc.science.purification import require_pymaster
 
 APOD_TYPES = ("C1", "C2")
 """NaMaster's tapers (science/apodization.py)."""
+ESTIMATORS = ("master", "pure_b")
+"""BB bandpower estimators (science/coupling.py): MASTER, or pure-B through NaMaster."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,8 @@ class SpectraConfig:
     None: 2 nside, resolved by :func:`parse_spectra`. ``apod_type`` and ``apod_deg``: the taper
     of the region masks (science/apodization.py), width in degrees (0: binary mask). ``A_lens``:
     amplitude of the lensing BB in the observed and the model spectra of the r likelihood
-    (1: no delensing).
+    (1: no delensing). ``estimator``: ``master`` (pseudo-spectra of the weighted maps) or
+    ``pure_b`` (NaMaster's purified B, science/purification.py; needs pymaster).
     """
 
     lmin: int | None = None
@@ -30,11 +34,13 @@ class SpectraConfig:
     apod_type: str = "C2"
     apod_deg: float = 2.0
     A_lens: float = 1.0
+    estimator: str = "master"
 
 
 def parse_spectra(raw: Mapping, nside: int) -> SpectraConfig:
     """The ``spectra`` section with ``lmax`` resolved; needs 2 <= lmin < lmax <= 3 nside - 1,
-    delta_ell >= 1, apod_deg >= 0 and A_lens >= 0."""
+    delta_ell >= 1, apod_deg >= 0 and A_lens >= 0; ``pure_b`` is refused where pymaster does not
+    import (one line naming scripts/install_namaster.sh)."""
     sp = section(raw, "spectra", field_names(SpectraConfig))
     get = lambda key: sp.get(key, default(SpectraConfig, key))  # noqa: E731
     lmin, lmax = get("lmin"), get("lmax")
@@ -45,7 +51,10 @@ def parse_spectra(raw: Mapping, nside: int) -> SpectraConfig:
         apod_type=choice(get("apod_type"), "spectra.apod_type", APOD_TYPES),
         apod_deg=number(get("apod_deg"), "spectra.apod_deg"),
         A_lens=number(get("A_lens"), "spectra.A_lens"),
+        estimator=choice(get("estimator"), "spectra.estimator", ESTIMATORS),
     )
+    if spectra.estimator == "pure_b":
+        require_pymaster()
     if not (spectra.lmin or 2) < spectra.lmax <= 3 * nside - 1:
         raise ConfigError(f"spectra: need 2 <= lmin < lmax <= 3 nside - 1 = {3 * nside - 1}")
     if spectra.apod_deg < 0 or spectra.A_lens < 0:

@@ -24,8 +24,16 @@ applied to E and B alike:
    \mathcal W = (P\mathbf M Q)^{-1} P\mathbf M,
 
 so the deconvolution removes the EE-to-BB leakage in the mean; :math:`\mathcal W` (bandpower
-window functions, rows summing to 1 for their own spectrum) puts model spectra through the same
-estimator. The coupling depends only on the weights and the binning: one per region and run.
+window functions) puts model spectra through the same estimator. :math:`\mathcal W Q = 1` on the
+reported bins (a spectrum flat in :math:`D_\ell` over each bin comes out as its bandpowers, with
+no BB from EE), but the rows of :math:`\mathcal W^{BB\leftarrow BB}` do not sum to 1: they
+weight each multipole by the coupling, and sum to 0.84-1.00 on the GAL halves (a flat
+:math:`C_\ell` is not flat in :math:`D_\ell`, and part of the weight falls on the nuisance bins).
+The coupling depends only on the weights, the binning and the estimator: one per region and run.
+
+Estimators (``spectra.estimator``): ``master``, the pseudo-spectra of :math:`w\,(Q, U)` and
+ducc0's :math:`\mathbf M` above; ``pure_b``, NaMaster's purified pseudo-spectra and their
+:math:`\mathbf M` (purification.py), through the same binning and windows.
 """
 
 from __future__ import annotations
@@ -42,13 +50,14 @@ from compsep_hpc.science.bandpowers import Binning, binning_operators
 
 
 class BandpowerCoupling(NamedTuple):
-    """A region's MASTER estimator for its reported BB bandpowers (n_rep of them).
+    """A region's bandpower estimator (MASTER or pure-B) for its reported BB bandpowers (n_rep of them).
 
     ``estimator`` ``(n_rep, 2 (lmax_pseudo + 1))`` maps the stacked pseudo-spectra
     :math:`(\\tilde C^{EE}, \\tilde C^{BB})` to BB bandpowers; ``window_bb_bb`` and
     ``window_bb_ee`` ``(n_rep, lmax_pseudo + 1)`` give their expectation from true
     :math:`C^{BB}_\\ell` and :math:`C^{EE}_\\ell`; ``binned_coupling`` is :math:`P\\mathbf M Q`
-    ``(2 n_bins, 2 n_bins)``; ``w2``, ``w4`` the weights' moments (apodization.fsky_factors).
+    ``(2 n_bins, 2 n_bins)``; ``w2``, ``w4`` the weights' moments (apodization.fsky_factors);
+    ``purify_b`` which pseudo-spectra ``estimator`` takes (False: MASTER's, True: pure-B).
     """
 
     edges: np.ndarray
@@ -60,6 +69,8 @@ class BandpowerCoupling(NamedTuple):
     window_bb_ee: np.ndarray
     w2: float
     w4: float
+    purify_b: bool = False
+    """True: the pure-B estimator (bandpowers from purification.pure_pseudo_spectra)."""
 
     @property
     def binning(self) -> Binning:
@@ -95,11 +106,18 @@ def joint_coupling(m_pp: np.ndarray, m_mm: np.ndarray) -> np.ndarray:
     return np.block([[m_pp, m_mm], [m_mm, m_pp]])
 
 
-def bandpower_coupling(weights: np.ndarray, binning: Binning) -> BandpowerCoupling:
-    """The MASTER estimator and windows of the reported BB bins of ``binning`` for ``weights``
-    (full-sky RING weights, e.g. apodization.apodized_mask)."""
+def bandpower_coupling(weights: np.ndarray, binning: Binning, estimator: str = "master") -> BandpowerCoupling:
+    """The estimator (``master`` or ``pure_b``, module docstring) and windows of the reported BB
+    bins of ``binning`` for ``weights`` (full-sky RING weights, e.g. apodization.apodized_mask)."""
     lp = binning.lmax_pseudo
-    m_joint = joint_coupling(*spin2_coupling(weights, lp))
+    if estimator == "pure_b":
+        from compsep_hpc.science.purification import pure_b_coupling
+
+        m_joint = pure_b_coupling(weights, lp)
+    elif estimator == "master":
+        m_joint = joint_coupling(*spin2_coupling(weights, lp))
+    else:
+        raise ValueError(f"estimator must be master or pure_b, got {estimator!r}")
     p, q = binning_operators(binning)
     zero_p, zero_q = np.zeros_like(p), np.zeros_like(q)
     p_joint = np.block([[p, zero_p], [zero_p, p]])
@@ -107,11 +125,11 @@ def bandpower_coupling(weights: np.ndarray, binning: Binning) -> BandpowerCoupli
     binned = p_joint @ m_joint @ q_joint
     inverse = np.linalg.inv(binned)
     bb_rows = binning.n_bins + np.arange(binning.first, binning.first + binning.n_reported)
-    estimator = inverse[bb_rows] @ p_joint
-    windows = estimator @ m_joint
+    rows = inverse[bb_rows] @ p_joint
+    windows = rows @ m_joint
     w2, w4 = fsky_factors(weights)
-    return BandpowerCoupling(binning.edges, binning.first, binning.n_reported, binned, estimator,
-                             windows[:, lp + 1:], windows[:, : lp + 1], w2, w4)
+    return BandpowerCoupling(binning.edges, binning.first, binning.n_reported, binned, rows,
+                             windows[:, lp + 1:], windows[:, : lp + 1], w2, w4, estimator == "pure_b")
 
 
 def binned_model(coupling: BandpowerCoupling, cl_bb: np.ndarray, cl_ee: np.ndarray | None = None) -> np.ndarray:

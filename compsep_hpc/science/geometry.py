@@ -1,5 +1,5 @@
-"""A region's spectral geometry: its pixels, apodized weights, thin-region warning and MASTER
-coupling, built from its mask and the ``spectra`` config. Depends only on the region's mask and
+"""A region's spectral geometry: its pixels, apodized weights, thin-region warning and bandpower
+coupling (MASTER or pure-B), built from its mask and the ``spectra`` config. Depends only on the region's mask and
 the config: one per region and run, stored in the run folder (store/run_folder.py)."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class RegionGeometry(NamedTuple):
 def region_geometry(mask: np.ndarray, spectra: SpectraConfig) -> RegionGeometry:
     """The geometry of the region ``mask`` (bool RING): taper ``spectra.apod_type`` of
     ``spectra.apod_deg`` degrees, bins of ``spectra.delta_ell`` over [lmin, ``spectra.lmax``] with
-    lmin ``spectra.lmin`` or, when None, bandpowers.region_lmin of the tapered region."""
+    lmin ``spectra.lmin`` or, when None, bandpowers.region_lmin of the tapered region; the
+    bandpower estimator ``spectra.estimator`` (master or pure_b)."""
     mask = np.asarray(mask, dtype=bool)
     nside = hp.npix2nside(mask.size)
     apod = apodized_mask(mask, nside, spectra.apod_deg, spectra.apod_type)
@@ -45,4 +46,4 @@ def region_geometry(mask: np.ndarray, spectra: SpectraConfig) -> RegionGeometry:
         raise ValueError(f"region too small: its lmin {lmin} reaches spectra.lmax {spectra.lmax}")
     binning = bandpower_binning(lmin, spectra.lmax, spectra.delta_ell, 3 * nside - 1)
     return RegionGeometry(np.flatnonzero(mask).astype(np.int64), apod.weights,
-                          bandpower_coupling(apod.weights, binning), apod.warning)
+                          bandpower_coupling(apod.weights, binning, spectra.estimator), apod.warning)

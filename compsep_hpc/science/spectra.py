@@ -1,5 +1,5 @@
 r"""Residual BB bandpowers on a sky region: pseudo-spectra of the apodized maps, deconvolved of
-the mask's mode coupling and of the E-to-B leakage (MASTER, coupling.py).
+the mask's mode coupling and of the E-to-B leakage (MASTER or pure-B, coupling.py).
 
 Spectra are :math:`C_\ell` (not :math:`D_\ell`) in :math:`\mu K_{CMB}^2`; maps are HEALPix RING,
 Q/U in :math:`\mu K_{CMB}`, given on a region's pixels and weighted by its apodized mask
@@ -12,10 +12,9 @@ spectra (``scripts/validate_spectra.py``).
 No pixel window or beam is divided out: the skies are synthesised at the run nside by
 ``alm2map`` (point-sampled, band-limited maps carry no pixel window, like the CAMB templates).
 
-B-mode purification is not applied (no library installable here provides its coupling; README,
-"Residual spectra"): on these regions it would lower the variance of the BB
-bandpowers of residual-like spectra (EE = 2 BB or EE = BB) by at most the E-leakage share of it,
-measured in the README ("Residual spectra"); the MASTER estimator removes the leakage's mean.
+With ``spectra.estimator: pure_b`` the pseudo-spectra are NaMaster's purified ones
+(purification.py) and :math:`E` their estimator: the E-to-B leakage then leaves the variance too,
+not only the mean (README, "Residual spectra").
 """
 
 from __future__ import annotations
@@ -57,10 +56,16 @@ def pseudo_spectra(qu_region: np.ndarray, pixels: np.ndarray, weights: np.ndarra
 
 def bb_bandpowers(qu_region: np.ndarray, pixels: np.ndarray, weights: np.ndarray,
                   coupling: BandpowerCoupling) -> np.ndarray:
-    r"""MASTER BB bandpowers (uK_CMB^2, ``(..., n_reported)``) of Q/U maps ``(..., 2, n_pix)`` on
-    ``pixels``, weighted by ``weights``, the region's mask of ``coupling``."""
+    r"""BB bandpowers (uK_CMB^2, ``(..., n_reported)``) of Q/U maps ``(..., 2, n_pix)`` on
+    ``pixels``, weighted by ``weights``, the region's mask of ``coupling``: MASTER, or pure-B
+    when ``coupling.purify_b``."""
     lmax_pseudo = coupling.window_bb_bb.shape[1] - 1
-    pseudo = pseudo_spectra(qu_region, pixels, weights, lmax_pseudo)
+    if coupling.purify_b:
+        from compsep_hpc.science.purification import pure_pseudo_spectra
+
+        pseudo = pure_pseudo_spectra(qu_region, pixels, weights, lmax_pseudo)
+    else:
+        pseudo = pseudo_spectra(qu_region, pixels, weights, lmax_pseudo)
     return pseudo.reshape(pseudo.shape[:-2] + (-1,)) @ coupling.estimator.T
 
 

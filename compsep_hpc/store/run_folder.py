@@ -6,7 +6,7 @@ pixel count and own grid under ``grid.above_pixels``, resolved at the run's star
 definition, grid/region_grids.py), ``run.json`` (hash, package version, creation time),
 ``cmb_templates.npz`` (CAMB BB templates of the r likelihood, computed once per run, and the CAMB spectra the CMB sky is drawn from: later launches and ``reduce`` use them, see
 :func:`read_cmb_spectra`),
-``region_spectra/NAME.npz`` (each region's apodized weights, thin-region warning and MASTER
+``region_spectra/NAME.npz`` (each region's apodized weights, thin-region warning and MASTER or pure-B
 coupling: bins, estimator, windows; computed once per run, and by ``reduce`` for the union of the
 regions, see :func:`write_geometry`),
 ``checkpoints/`` (records, see checkpoint.py), ``logs/`` (one log per rank and
@@ -194,7 +194,7 @@ def write_geometry(run_dir: str | Path, name: str, geometry) -> None:
         np.savez(tmp, pixels=geometry.pixels, weights=geometry.weights, apod_warning=np.array(geometry.apod_warning),
                  edges=c.edges, first=c.first, n_reported=c.n_reported, binned_coupling=c.binned_coupling,
                  estimator=c.estimator, window_bb_bb=c.window_bb_bb, window_bb_ee=c.window_bb_ee, w2=c.w2, w4=c.w4,
-                 units=np.array("weights in [0, 1] RING; bandpowers and windows of C_ell BB in uK_CMB^2"),
+                 purify_b=c.purify_b, units=np.array("weights in [0, 1] RING; bandpowers and windows of C_ell BB in uK_CMB^2"),
                  package_version=np.array(__version__))
 
 
@@ -210,5 +210,6 @@ def read_geometry(run_dir: str | Path, name: str):
         return None
     with np.load(path) as f:
         coupling = BandpowerCoupling(f["edges"], int(f["first"]), int(f["n_reported"]), f["binned_coupling"],
-                                     f["estimator"], f["window_bb_bb"], f["window_bb_ee"], float(f["w2"]), float(f["w4"]))
+                                     f["estimator"], f["window_bb_bb"], f["window_bb_ee"], float(f["w2"]), float(f["w4"]),
+                                     bool(f["purify_b"]) if "purify_b" in f.files else False)
         return RegionGeometry(f["pixels"], f["weights"], coupling, str(f["apod_warning"]))
