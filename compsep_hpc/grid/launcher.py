@@ -176,7 +176,8 @@ def _run_items(experiment: Experiment, mine: list[WorkItem], writer: CheckpointW
             if stop.signal is not None:
                 log.info("signal %d received: stopping before item %d", stop.signal, item.item_id)
                 break
-            background.append(item.item_id, experiment.record(item))  # written while the next item fits
+            record = experiment.record(item, wait=background.wait)  # the previous record is written meanwhile
+            background.append(item.item_id, record)  # written while the next item fits
             released = release_compiled_code()
             if released is not None:
                 log.info("memory mappings %d near the limit: cleared JAX caches, %d left", *released)

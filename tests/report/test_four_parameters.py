@@ -51,8 +51,13 @@ def test_status_json_counts_every_parameter_on_a_bound(four_run, capsys):
     # each record: realization r has (r + i) % 2 patches of parameter i on a bound, r = 0, 1, 2
     assert s["at_bound"] == {"noise_fits": 9, "beta_dust": 3, "temp_dust": 6, "beta_synch": 3, "curv_synch": 6,
                              "fits_with_any": 9}
+    assert s["stage_seconds"] == {"items": 3, "prepare": 0.75, "systematic_fit": 0.75, "noisy_fits": 3.0,
+                                  "cmb_maps": 0.375, "spectra": 0.375, "r": 0.375, "write": 0.375, "compile": 0.0}
     assert cli.main(["status", str(folder)]) == 0
-    assert "beta_dust 3, temp_dust 6, beta_synch 3, curv_synch 6 (fits with any: 9)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "beta_dust 3, temp_dust 6, beta_synch 3, curv_synch 6 (fits with any: 9)" in out
+    assert ("time per stage, summed over 3 item(s): prepare 0.75 s (12 %), systematic_fit 0.75 s (12 %), "
+            "noisy_fits 3 s (50 %), cmb_maps 0.375 s (6 %)") in out
 
 
 def test_reduce_writes_every_parameters_columns_picks_and_plots(four_run):
