@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from compsep_hpc.sky import SkyMaps, make_sky
 from compsep_hpc.sky.cmb import CambSpectra, bb_templates, camb_spectra
 from compsep_hpc.stage_clock import StageClock
 from compsep_hpc.store.records import item_record
+from compsep_hpc.store.run_folder import load_run_folder, read_cmb_spectra, read_geometry, read_templates
 
 
 def run_sky(config: RunConfig, cmb_spectra: CambSpectra | None = None) -> SkyMaps:
@@ -49,6 +51,35 @@ class Experiment:
         self._geometry: dict[str, RegionGeometry] = {}
         self._data: dict[str, RegionData] = {}
         self._results: dict[tuple, ConfigurationResult] | None = None
+
+    @classmethod
+    def from_run_folder(cls, run_dir: str | Path, config: RunConfig | None = None) -> Experiment:
+        """The Experiment of a run folder: its config (or ``config``, a variant of it such as an
+        evaluation's other foreground seed) with the folder's stored inputs (:meth:`use_run_folder`)."""
+        if config is None:
+            config, _ = load_run_folder(run_dir)
+        return cls(config).use_run_folder(run_dir)
+
+    def use_run_folder(self, run_dir: str | Path) -> Experiment:
+        """Use the run folder's stored BB templates, the CMB spectra its sky is drawn from, and the
+        stored geometries of the run's regions (others, e.g. unions, are read with
+        :meth:`use_stored_geometry` or computed when asked); what is not stored yet is computed as
+        for a new run. Returns ``self``. ValueError when the sky was already drawn from other
+        CMB spectra."""
+        stored = read_templates(run_dir)
+        if stored is not None:
+            self.templates = CmbTemplates(*stored)
+        self.use_cmb_spectra(read_cmb_spectra(run_dir))
+        for region in self.config.regions.names:
+            self.use_stored_geometry(run_dir, region)
+        return self
+
+    def use_stored_geometry(self, run_dir: str | Path, name: str) -> bool:
+        """Use the run folder's geometry of the region or union ``name`` where stored; whether it was."""
+        geometry = read_geometry(run_dir, name)
+        if geometry is not None:
+            self.use_geometry(name, geometry)
+        return geometry is not None
 
     @property
     def templates(self) -> CmbTemplates:
