@@ -4,12 +4,12 @@
 Reads the records' ``seconds_<stage>`` (compsep_hpc/stage_clock.py: prepare, systematic_fit,
 noisy_fits, cmb_maps, spectra, r, write, compile) and prints one markdown row per item (region,
 patch counts, joint cells, realizations, mean Newton iterations, seconds per stage and in all),
-then the share of each stage over all items with and without compilation. The README's table::
+then the share of each stage over all items with and without compilation. The README's table
+(eight items of GAL020_U, small and large K, one rank)::
 
-    mpiexec -n 2 compsep-hpc run configs/paper_nside64.yaml --output results/item_cost \\
-        --set "regions=[GAL020_U, GAL060_L]" --set "grid.beta_dust=[100, 9830]" \\
-        --set "grid.temp_dust=[1, 50]" --set "grid.beta_synch=[5, 50]" --set grid.multires_baseline=[] \\
-        --set name=item_cost
+    compsep-hpc run configs/paper_nside64.yaml --output results/item_cost --set "regions=[GAL020_U]" \
+        --set "grid.beta_dust=[100, 9830]" --set "grid.temp_dust=[1, 50]" --set "grid.beta_synch=[5, 50]" \
+        --set "grid.multires_baseline=[]" --set name=item_cost
     python scripts/item_cost_table.py results/item_cost
 """
 
