@@ -27,8 +27,6 @@ enable_float64()  # as the run did: the same K-means partitions, before any JAX 
 from compsep_hpc.grid.experiment import Experiment  # noqa: E402
 from compsep_hpc.partition.patches import renumber_labels  # noqa: E402
 from compsep_hpc.report.plots import OUTSIDE, save_figure, shuffled_labels  # noqa: E402
-from compsep_hpc.report.reduce import use_stored_geometries  # noqa: E402
-from compsep_hpc.store.run_folder import load_run_folder  # noqa: E402
 
 
 def stitched_labels(experiment: Experiment, picks: dict[str, dict], strategy: str) -> tuple[np.ndarray, list[int]]:
@@ -53,10 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--output", type=Path, required=True, help="the PNG written")
     args = parser.parse_args(argv)
-    config, _ = load_run_folder(args.run_dir)
     selection = json.loads((args.run_dir / "selection.json").read_text())
-    experiment = Experiment(config)
-    use_stored_geometries(args.run_dir, experiment, selection["regions"])  # the run's regions, as reduce
+    experiment = Experiment.from_run_folder(args.run_dir)  # the run's regions and CMB, as reduce
+    config = experiment.config
     regions = selection["regions"]
     methods = {"K-means picks (min_r_upper)": ({r: e["min_r_upper"] for r, e in regions.items()}, "kmeans")}
     for preset in next(iter(regions.values())).get("multires_baselines", {}):

@@ -108,10 +108,15 @@ def four_parameter_raw_config() -> dict:
             "noise": {"realizations": 3}}
 
 
+SYNTHETIC_STAGE_SECONDS = {"prepare": 0.25, "systematic_fit": 0.25, "noisy_fits": 1.0, "cmb_maps": 0.125,
+                           "spectra": 0.125, "r": 0.125, "write": 0.125, "compile": 0.0}
+"""The seconds per stage of every synthetic record: 2 s in all."""
+
+
 @pytest.fixture(scope="session")
 def synthetic_record():
     """``make(item, model, n_patches, seed=0, **figures)``: the record ``store.records.item_record``
-    writes for ``item`` of a run of ``model`` from a made-up fit (no engine): 3 realizations, each
+    writes for ``item`` of a run of ``model`` from a made-up fit (no engine; SYNTHETIC_STAGE_SECONDS): 3 realizations, each
     fitted parameter with ``n_patches[i]`` patches near its declared start, realization r with
     (r + i) % 2 patches of parameter i on a bound; ``figures`` (cmb_variance, cmb_mse, ...) as given."""
     from types import SimpleNamespace
@@ -132,7 +137,7 @@ def synthetic_record():
         result = SimpleNamespace(n_patches=tuple(n_patches), likelihood="compressed", n_cells=int(np.prod(n_patches)),
                                  fit=fit, systematic=systematic, systematic_cmb_power=1e-3)
         figures = {"cmb_variance": 1.0, "cmb_mse": 1.0, "spatial_variance": rng.random(3), **figures}
-        return item_record(item, result, figures, 2.0, "test", model)
+        return item_record(item, result, figures, SYNTHETIC_STAGE_SECONDS, "test", model)
 
     return make
 

@@ -7,8 +7,9 @@ config, so every rank, and every rerun, rebuilds the same inputs.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_config
 from compsep_hpc.separation.observations import RegionData, region_data, spectral_model
 from compsep_hpc.sky import SkyMaps, make_sky
 from compsep_hpc.sky.cmb import CambSpectra, bb_templates, camb_spectra
+from compsep_hpc.stage_clock import StageClock
 from compsep_hpc.store.records import item_record
+from compsep_hpc.store.run_folder import load_run_folder, read_cmb_spectra, read_geometry, read_templates
 
 
 def run_sky(config: RunConfig, cmb_spectra: CambSpectra | None = None) -> SkyMaps:
@@ -48,6 +51,35 @@ class Experiment:
         self._geometry: dict[str, RegionGeometry] = {}
         self._data: dict[str, RegionData] = {}
         self._results: dict[tuple, ConfigurationResult] | None = None
+
+    @classmethod
+    def from_run_folder(cls, run_dir: str | Path, config: RunConfig | None = None) -> Experiment:
+        """The Experiment of a run folder: its config (or ``config``, a variant of it such as an
+        evaluation's other foreground seed) with the folder's stored inputs (:meth:`use_run_folder`)."""
+        if config is None:
+            config, _ = load_run_folder(run_dir)
+        return cls(config).use_run_folder(run_dir)
+
+    def use_run_folder(self, run_dir: str | Path) -> Experiment:
+        """Use the run folder's stored BB templates, the CMB spectra its sky is drawn from, and the
+        stored geometries of the run's regions (others, e.g. unions, are read with
+        :meth:`use_stored_geometry` or computed when asked); what is not stored yet is computed as
+        for a new run. Returns ``self``. ValueError when the sky was already drawn from other
+        CMB spectra."""
+        stored = read_templates(run_dir)
+        if stored is not None:
+            self.templates = CmbTemplates(*stored)
+        self.use_cmb_spectra(read_cmb_spectra(run_dir))
+        for region in self.config.regions.names:
+            self.use_stored_geometry(run_dir, region)
+        return self
+
+    def use_stored_geometry(self, run_dir: str | Path, name: str) -> bool:
+        """Use the run folder's geometry of the region or union ``name`` where stored; whether it was."""
+        geometry = read_geometry(run_dir, name)
+        if geometry is not None:
+            self.use_geometry(name, geometry)
+        return geometry is not None
 
     @property
     def templates(self) -> CmbTemplates:
@@ -166,28 +198,35 @@ class Experiment:
         if self._results is None:
             self._results = {}
 
-    def evaluate(self, item: WorkItem, keep_maps: bool = True) -> ConfigurationResult:
+    def evaluate(self, item: WorkItem, keep_maps: bool = True, clock: StageClock | None = None) -> ConfigurationResult:
         """Fit an item's configuration on every realization and on the foreground-only sky
-        (a kept result is reused: ``keep_results``)."""
+        (a kept result is reused: ``keep_results``); seconds per stage charged to ``clock``."""
         key = (item.region, tuple(item.grid_values), item.strategy)
         if self._results is not None and key in self._results:
             return self._results[key]
-        result = evaluate_configuration(self.region_data(item.region),
-                                        self.labels(item.region, item.grid_values, item.strategy),
-                                        self.model, self.config.fit, keep_maps=True if self._results is not None else keep_maps)
+        clock = StageClock() if clock is None else clock
+        with clock.stage("prepare"):
+            region, labels = self.region_data(item.region), self.labels(item.region, item.grid_values, item.strategy)
+        result = evaluate_configuration(region, labels, self.model, self.config.fit,
+                                        keep_maps=True if self._results is not None else keep_maps, clock=clock)
         if self._results is not None:
             self._results[key] = result
         return result
 
-    def figures(self, item: WorkItem, result: ConfigurationResult) -> dict:
+    def figures(self, item: WorkItem, result: ConfigurationResult, clock: StageClock | None = None) -> dict:
         """The item's figures (science/figures.py): in-sample, and ``_holdout`` for the held-out ones."""
         c = self.config
         return item_figures(result.cmb_maps, self.region_data(item.region).cmb, result.systematic_cmb_map,
-                            self.geometry(item.region), self.templates, c.spectra, c.sky.r, c.noise.holdout)
+                            self.geometry(item.region), self.templates, c.spectra, c.sky.r, c.noise.holdout, clock)
 
-    def record(self, item: WorkItem) -> dict:
-        """Evaluate an item and flatten it into its record (store/records.py)."""
-        start = time.perf_counter()
-        result = self.evaluate(item, keep_maps=True)
-        figures = self.figures(item, result)
-        return item_record(item, result, figures, time.perf_counter() - start, __version__, self.config.model)
+    def record(self, item: WorkItem, wait: Callable[[], None] | None = None) -> dict:
+        """Evaluate an item and flatten it into its record (store/records.py), with its seconds
+        per stage (stage_clock.py) and their sum; ``wait`` (the launcher's wait for the previous
+        record's write) is called after the item's figures and charged to ``write``."""
+        clock = StageClock()
+        result = self.evaluate(item, keep_maps=True, clock=clock)
+        figures = self.figures(item, result, clock)
+        if wait is not None:
+            with clock.stage("write"):
+                wait()
+        return item_record(item, result, figures, clock.seconds, __version__, self.config.model)

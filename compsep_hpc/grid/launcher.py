@@ -38,12 +38,11 @@ from compsep_hpc.grid.runtime import (
 )
 from compsep_hpc.grid.work import WorkItem, stored_region_grids, work_list
 from compsep_hpc.precision import enable_float64
-from compsep_hpc.science.figures import CmbTemplates
 from compsep_hpc.store.background_writer import BackgroundWriter
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids
 from compsep_hpc.store.records import record_units
 from compsep_hpc.store.run_folder import (check_run_folder, config_yaml, create_run_folder, read_geometry,
-                                          read_cmb_spectra, read_templates, write_geometry, write_templates)
+                                          read_cmb_spectra, write_geometry, write_templates)
 
 
 def _logger(log_path: Path | None, rank: int) -> logging.Logger:
@@ -132,10 +131,7 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
             print_dry_run(config, grids, grids_unknown, items, done, n_ranks)
         stop.ignore_from_now()
         return []
-    experiment.templates = CmbTemplates(*read_templates(run_dir))  # the run's stored copy, on every rank
-    experiment.use_cmb_spectra(read_cmb_spectra(run_dir))  # and its CMB: no CAMB run on the other ranks
-    for region in config.regions.names:  # and its regions' weights and couplings (written by rank 0)
-        experiment.use_geometry(region, read_geometry(run_dir, region) or experiment.geometry(region))
+    experiment.use_run_folder(run_dir)  # what rank 0 stored, on every rank: templates, CMB spectra, geometries
     enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)
@@ -176,7 +172,8 @@ def _run_items(experiment: Experiment, mine: list[WorkItem], writer: CheckpointW
             if stop.signal is not None:
                 log.info("signal %d received: stopping before item %d", stop.signal, item.item_id)
                 break
-            background.append(item.item_id, experiment.record(item))  # written while the next item fits
+            record = experiment.record(item, wait=background.wait)  # the previous record is written meanwhile
+            background.append(item.item_id, record)  # written while the next item fits
             released = release_compiled_code()
             if released is not None:
                 log.info("memory mappings %d near the limit: cleared JAX caches, %d left", *released)

@@ -41,8 +41,7 @@ from compsep_hpc.report.selection import CRITERIA, json_float, pick_patch_keys, 
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids, read_records
 from compsep_hpc.store.records import record_units
-from compsep_hpc.store.run_folder import (config_yaml, create_run_folder, load_run_folder, read_geometry,
-                                          read_cmb_spectra, read_templates, write_geometry)
+from compsep_hpc.store.run_folder import config_yaml, create_run_folder, load_run_folder, read_geometry, write_geometry
 
 EVALUATIONS_DIR = "evaluations"
 SUMMARY_FILE = "evaluation.json"
@@ -108,18 +107,14 @@ def _experiment(run_dir: Path, folder: Path, config: RunConfig, regions):
     """The evaluation's Experiment with the run's templates, CMB spectra and region geometries."""
     from compsep_hpc.grid.experiment import Experiment
     from compsep_hpc.grid.runtime import enable_compilation_cache
-    from compsep_hpc.science.figures import CmbTemplates
 
-    stored = read_templates(run_dir)
-    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored), read_cmb_spectra(run_dir))
+    experiment = Experiment.from_run_folder(run_dir, config)
     for region in regions:
         geometry = read_geometry(run_dir, region)
         if geometry is None:
             write_geometry(folder, region, experiment.geometry(region))
-            continue
-        if geometry.pixels.shape != experiment.pixels(region).shape or (geometry.pixels != experiment.pixels(region)).any():
+        elif geometry.pixels.shape != experiment.pixels(region).shape or (geometry.pixels != experiment.pixels(region)).any():
             raise CompsepError(f"region {region} of the evaluation sky differs from the run's stored one")
-        experiment.use_geometry(region, geometry)
     enable_compilation_cache(run_dir)  # the run's compiled fits
     experiment.keep_results()  # a pick refitted for its record is not refitted for the combined figures
     return experiment

@@ -40,8 +40,7 @@ from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, DEFAULT_M
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import read_records
-from compsep_hpc.store.run_folder import (load_run_folder, read_geometry, read_cmb_spectra, read_templates,
-                                          write_geometry)
+from compsep_hpc.store.run_folder import load_run_folder, write_geometry
 
 
 
@@ -80,11 +79,8 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
         raise CompsepError(f"criterion {criterion} needs the r-estimation records, not available in this run")
 
     from compsep_hpc.grid.experiment import Experiment  # builds the sky: only needed past this point
-    from compsep_hpc.science.figures import CmbTemplates
 
-    stored = read_templates(run_dir)
-    experiment = Experiment(config, None if stored is None else CmbTemplates(*stored), read_cmb_spectra(run_dir))
-    use_stored_geometries(run_dir, experiment, config.regions.names)
+    experiment = Experiment.from_run_folder(run_dir, config)
     rows = [record_row(r, items[r["item_id"]], experiment) for r in records]
     write_atomic(run_dir / "items.csv", items_csv(rows, config.model.fitted))
     regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r, max_r_bias)
@@ -128,14 +124,6 @@ def record_row(record: dict, item: WorkItem, experiment) -> dict:
     c = experiment.config
     return item_row(record, c.model.fitted, item.grid_values, item.region, item.strategy, item.preset,
                     holdout=c.noise.holdout, n_data=n_data_values(experiment, item.region), r_in=c.sky.r)
-
-
-def use_stored_geometries(run_dir: Path, experiment, names) -> None:
-    """Give ``experiment`` the run folder's region geometries (weights, couplings), where stored."""
-    for name in names:
-        geometry = read_geometry(run_dir, name)
-        if geometry is not None:
-            experiment.use_geometry(name, geometry)
 
 
 def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], experiment, criterion: str,
@@ -193,7 +181,7 @@ def _combined_r(run_dir: Path, experiment, items: list, picks: dict[str, dict | 
     from compsep_hpc.report.combine import combined_figures, union_name
 
     selected = {r: items[pick["item_id"]] for r, pick in picks.items()}
-    use_stored_geometries(run_dir, experiment, [union_name(selected)])
+    experiment.use_stored_geometry(run_dir, union_name(selected))
     return combined_figures(experiment, selected)
 
 

@@ -3,7 +3,8 @@
 :func:`status_summary` gathers the figures once; :func:`format_status` prints them for people
 and ``--json`` prints the same dictionary for scripts (the Slurm jobs read ``items_done`` and
 ``items_total`` from it). The parameters on a bound are counted per fitted parameter of the
-run's model (``fitted_parameters``, from the run folder's config).
+run's model (``fitted_parameters``, from the run folder's config). ``stage_seconds``: the
+seconds of each stage of the items (stage_clock.py), summed over the records that have them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from compsep_hpc.grid.work import run_work_list
+from compsep_hpc.stage_clock import STAGES
 from compsep_hpc.store.checkpoint import file_attributes, read_records, record_files
 from compsep_hpc.store.run_folder import load_run_folder
 
@@ -30,6 +32,15 @@ def _at_bound(records: list[dict], parameters: tuple[str, ...]) -> dict[str, Any
     stacked = np.concatenate(counts)
     return {"noise_fits": len(stacked), **{p: int(v) for p, v in zip(parameters, stacked.sum(axis=0))},
             "fits_with_any": int(np.sum(stacked.sum(axis=1) > 0))}
+
+
+def _stage_seconds(records: list[dict]) -> dict[str, Any] | None:
+    """Seconds per stage (stage_clock.STAGES) summed over the records that have them (records
+    written before the breakdown have only ``seconds``), with their count; None when none has."""
+    timed = [r for r in records if all(f"seconds_{s}" in r for s in STAGES)]
+    if not timed:
+        return None
+    return {"items": len(timed), **{s: float(sum(r[f"seconds_{s}"] for r in timed)) for s in STAGES}}
 
 
 def _files(run_dir: Path) -> tuple[int, list[tuple[float, dict]]]:
@@ -73,7 +84,8 @@ def status_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
         "fitted_parameters": list(config.model.fitted), "at_bound": _at_bound(records, config.model.fitted),
         "record_files": n_files, "ranks_seen": len({(a.get("launch_id"), a.get("rank")) for _, a in attrs}),
         "launches": len({a.get("launch_id") for _, a in attrs}),
-        "mean_seconds_per_item": mean_s, "latest_launch": latest.get("launch_id"), "latest_n_ranks": n_ranks,
+        "mean_seconds_per_item": mean_s, "stage_seconds": _stage_seconds(records),
+        "latest_launch": latest.get("launch_id"), "latest_n_ranks": n_ranks,
         "eta_seconds": 0.0 if remaining == 0 else (None if mean_s is None or not attrs else remaining * mean_s / n_ranks),
     }
 
@@ -93,6 +105,15 @@ def _ids(ids: list[int]) -> str:
 
 def _failures(label: str, ids: list[int]) -> str:
     return f"items with {label}: {len(ids)}" + (f" (ids {_ids(ids)})" if ids else "")
+
+
+def _stages(stages: dict[str, Any] | None) -> str:
+    """The line of the seconds per stage: sum over items and share of their total."""
+    if stages is None:
+        return "time per stage: - (no record has the breakdown)"
+    total = sum(stages[s] for s in STAGES) or 1.0
+    return (f"time per stage, summed over {stages['items']} item(s): "
+            + ", ".join(f"{s} {stages[s]:.3g} s ({100 * stages[s] / total:.0f} %)" for s in STAGES))
 
 
 def _eta(s: dict[str, Any]) -> str:
@@ -119,6 +140,7 @@ def format_status(s: dict[str, Any]) -> str:
     lines.append(f"record files: {s['record_files']}, written by {s['ranks_seen']} rank(s) over {s['launches']} launch(es)")
     mean_s = s["mean_seconds_per_item"]
     lines.append("mean time per item: " + ("-" if mean_s is None else f"{mean_s:.3g} s (one rank)"))
+    lines.append(_stages(s["stage_seconds"]))
     lines.append(_eta(s))
     return "\n".join(lines)
 

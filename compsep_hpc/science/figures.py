@@ -38,6 +38,7 @@ from compsep_hpc.science.coupling import BandpowerCoupling, binned_model
 from compsep_hpc.science.geometry import RegionGeometry
 from compsep_hpc.science.r_estimation import RResult, estimate_r
 from compsep_hpc.science.spectra import residual_spectra
+from compsep_hpc.stage_clock import StageClock
 
 
 class CmbTemplates(NamedTuple):
@@ -83,15 +84,22 @@ def realization_r_hats(cl_realizations: np.ndarray, cl_statistical: np.ndarray, 
 
 def subset_figures(
     cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
-    templates: CmbTemplates, spectra: SpectraConfig, r_in: float,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, clock: StageClock | None = None,
 ) -> dict[str, np.ndarray | float]:
-    """Figures of the realizations ``cmb_maps`` (n, 2, n_pix) of one item (see module docstring)."""
-    cls = residual_spectra(cmb_maps, true_cmb, systematic_cmb, geometry.pixels, geometry.weights, geometry.coupling)
-    r = r_figures(cls["total"], cls["statistical"], templates, geometry.coupling, spectra, r_in)
-    r_hats = realization_r_hats(cls["per_realization"], cls["statistical"], templates, geometry.coupling, spectra, r_in)
+    """Figures of the realizations ``cmb_maps`` (n, 2, n_pix) of one item (see module docstring),
+    their seconds charged to ``clock``'s ``cmb_maps``, ``spectra`` and ``r`` when given."""
+    clock = StageClock() if clock is None else clock
+    with clock.stage("cmb_maps"):
+        variance, mse = cmb_variance(cmb_maps), cmb_mse(cmb_maps, true_cmb)
+    with clock.stage("spectra"):
+        cls = residual_spectra(cmb_maps, true_cmb, systematic_cmb, geometry.pixels, geometry.weights, geometry.coupling)
+    with clock.stage("r"):
+        r = r_figures(cls["total"], cls["statistical"], templates, geometry.coupling, spectra, r_in)
+        r_hats = realization_r_hats(cls["per_realization"], cls["statistical"], templates, geometry.coupling, spectra,
+                                    r_in)
     return {
-        "cmb_variance": cmb_variance(cmb_maps),
-        "cmb_mse": cmb_mse(cmb_maps, true_cmb),
+        "cmb_variance": variance,
+        "cmb_mse": mse,
         "cl_total": cls["total"],
         "cl_total_std": (cls["per_realization"].std(axis=0, ddof=1) if cmb_maps.shape[0] > 1
                          else np.full_like(cls["total"], np.nan)),
@@ -108,7 +116,7 @@ def subset_figures(
 
 def split_figures(
     cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
-    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int, clock: StageClock | None = None,
 ) -> dict[str, np.ndarray | float]:
     """:func:`subset_figures` of the in-sample realizations (all but the last ``holdout``) and,
     when ``holdout`` > 0, of the held-out ones with the suffix ``_holdout`` (the systematic
@@ -119,16 +127,20 @@ def split_figures(
         subsets["_holdout"] = slice(n_in, None)
     out: dict[str, np.ndarray | float] = {}
     for suffix, rows in subsets.items():
-        figures = subset_figures(cmb_maps[rows], true_cmb, systematic_cmb, geometry, templates, spectra, r_in)
+        figures = subset_figures(cmb_maps[rows], true_cmb, systematic_cmb, geometry, templates, spectra, r_in, clock)
         out.update({f"{k}{suffix}": v for k, v in figures.items() if not (suffix and k == "cl_systematic")})
     return out
 
 
 def item_figures(
     cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
-    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, holdout: int, clock: StageClock | None = None,
 ) -> dict[str, np.ndarray | float]:
     """Every figure of one item: ``spatial_variance`` of all realizations, the region's
-    ``apod_warning`` and :func:`split_figures`."""
-    return {"spatial_variance": spatial_variance(cmb_maps), "apod_warning": geometry.apod_warning,
-            **split_figures(cmb_maps, true_cmb, systematic_cmb, geometry, templates, spectra, r_in, holdout)}
+    ``apod_warning`` and :func:`split_figures`; seconds per stage charged to ``clock``
+    (stage_clock.py) when given."""
+    clock = StageClock() if clock is None else clock
+    with clock.stage("cmb_maps"):
+        per_realization = spatial_variance(cmb_maps)
+    return {"spatial_variance": per_realization, "apod_warning": geometry.apod_warning,
+            **split_figures(cmb_maps, true_cmb, systematic_cmb, geometry, templates, spectra, r_in, holdout, clock)}

@@ -38,6 +38,7 @@ from compsep_hpc.separation.newton import NewtonTerms, minimize_newton
 from compsep_hpc.separation.observations import RegionData
 from compsep_hpc.separation.packing import PackedLayout, hessian_structure, packed_layout, per_entry, shift_patches, split, unpack
 from compsep_hpc.precision import require_float64
+from compsep_hpc.stage_clock import StageClock
 from compsep_hpc.separation.config import FitConfig
 from compsep_hpc.separation.term_derivatives import compressed_term_derivatives, pixel_term_derivatives
 
@@ -118,7 +119,7 @@ def fit_realizations(data: jnp.ndarray, problem: FitProblem, model: SpectralMode
     """Fit every realization of ``data`` (n_real, n_freq, 2, n_pix), vmapped; params come back
     as flat vectors (n_real, size). ``method``: ``newton`` (newton.py, exact per-term Hessians,
     ``gtol`` on the projected gradient) or ``lbfgs`` (lbfgs.py). Pure: jit it, as
-    ``_fit_and_reconstruct`` does."""
+    ``_fit`` does."""
     q = problem
     term_nll, derivatives = term_forms(model, likelihood)
     compressed = likelihood == "compressed"
@@ -159,15 +160,15 @@ def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel):
                        batch_size=MOMENT_BATCH)
 
 
-@partial(jax.jit, static_argnames=("likelihood", "method", "max_iter", "ftol", "gtol", "linear_solver", "keep_maps"))
-def _fit_and_reconstruct(data, problem, model, *, likelihood, method, max_iter, ftol, gtol, linear_solver,
-                         keep_maps):
-    """:func:`fit_realizations`, then the CMB of every realization (when ``keep_maps``)."""
-    result = fit_realizations(data, problem, model, likelihood=likelihood, method=method, max_iter=max_iter,
-                              ftol=ftol, gtol=gtol, linear_solver=linear_solver)
-    weights = jax.vmap(lambda x: cmb_weights(x, problem, model))(result.params)  # (n_real, n_cells, n_freq)
-    cmb = jnp.einsum("rpf,rfsp->rsp", weights[:, problem.cell_index, :], data)  # (n_real, 2, n_pix)
-    return result, (cmb if keep_maps else None)
+_fit = jax.jit(fit_realizations, static_argnames=("likelihood", "method", "max_iter", "ftol", "gtol", "linear_solver"))
+
+
+@jax.jit
+def _reconstruct(params: jnp.ndarray, data: jnp.ndarray, problem: FitProblem, model: SpectralModel) -> jnp.ndarray:
+    """The recovered CMB (n_real, 2, n_pix) of ``data`` (n_real, n_freq, 2, n_pix) at the fitted
+    flat parameters ``params`` (n_real, size)."""
+    weights = jax.vmap(lambda x: cmb_weights(x, problem, model))(params)  # (n_real, n_cells, n_freq)
+    return jnp.einsum("rpf,rfsp->rsp", weights[:, problem.cell_index, :], data)
 
 
 def cmb_weights(x: jnp.ndarray, problem: FitProblem, model: SpectralModel) -> jnp.ndarray:
@@ -201,23 +202,33 @@ def evaluate_configuration(
     fit: FitConfig,
     *,
     keep_maps: bool = True,
+    clock: StageClock | None = None,
 ) -> ConfigurationResult:
     """Fit and score one configuration. ``labels`` (n_p, n_pix): patch of each pixel per fitted
     parameter of ``model.sky`` (its order).
 
     The parameters are fitted as one flat vector padded to a size class (packing.py) and
     the joint cells are padded to a size class too (cells.size_class), so a grid compiles a
-    handful of times; padding has no effect on the result.
+    handful of times; padding has no effect on the result. ``clock`` (stage_clock.py) is charged
+    the seconds of ``prepare``, ``noisy_fits``, ``cmb_maps`` and ``systematic_fit``.
     """
     require_float64()
+    clock = StageClock() if clock is None else clock
     names = model.sky.fitted
-    problem, layout, n_cells = fit_problem(labels, fit, names)
-    likelihood = choose_likelihood(problem.labels.shape[1], n_cells, len(model.frequencies), fit.likelihood, fit.method)
-    run = partial(_fit_and_reconstruct, problem=problem, model=model, likelihood=likelihood, **fit_settings(fit))
-    result, cmb = run(jnp.asarray(region.data), keep_maps=keep_maps)
-    sys_result, sys_cmb = run(jnp.asarray(region.foregrounds)[None], keep_maps=True)
-    sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_result, problem, layout, names))
-    sys_cmb = np.asarray(sys_cmb)[0]
+    with clock.stage("prepare"):
+        problem, layout, n_cells = fit_problem(labels, fit, names)
+        likelihood = choose_likelihood(problem.labels.shape[1], n_cells, len(model.frequencies), fit.likelihood,
+                                       fit.method)
+        data, foregrounds = jnp.asarray(region.data), jnp.asarray(region.foregrounds)[None]
+    fit_all = partial(_fit, problem=problem, model=model, likelihood=likelihood, **fit_settings(fit))
+    with clock.stage("noisy_fits"):
+        result = jax.block_until_ready(fit_all(data))
+    with clock.stage("cmb_maps"):
+        cmb = np.asarray(_reconstruct(result.params, data, problem, model)) if keep_maps else None
+    with clock.stage("systematic_fit"):
+        sys_result = fit_all(foregrounds)
+        sys_cmb = np.asarray(_reconstruct(sys_result.params, foregrounds, problem, model))[0]
+        sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_result, problem, layout, names))
     return ConfigurationResult(
         n_patches=layout.counts,
         likelihood=likelihood,
@@ -225,6 +236,6 @@ def evaluate_configuration(
         fit=_host_result(result, problem, layout, names),
         systematic=sys_result,
         systematic_cmb_power=float(np.mean(sys_cmb**2)),
-        cmb_maps=None if cmb is None else np.asarray(cmb),
+        cmb_maps=cmb,
         systematic_cmb_map=sys_cmb,
     )

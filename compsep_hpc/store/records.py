@@ -17,12 +17,14 @@ No JAX and no healpy here: ``status`` reads records with this module alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from compsep_hpc.model.sky_model import SkyModel
+from compsep_hpc.stage_clock import STAGES
 
 UK2 = "uK_CMB^2"
 CL_BB = "uK_CMB^2 (BB bandpowers of C_ell, the region's bins)"
@@ -66,7 +68,9 @@ def _fields(model: SkyModel) -> tuple[RecordField, ...]:
         f("systematic_cmb_power", UK2, "()", "mean square of the foreground-only fit's CMB"),
         *_parameter_fields(model),
         f("apod_warning", "", "()", "the region is too thin for the mask taper: how much it keeps ('' when fine; str)"),
-        f("seconds", "s", "()", "wall time of the item on its rank"), f("package_version", "", "()", "compsep-hpc version (str)"),
+        f("seconds", "s", "()", "wall time of the item on its rank: the sum of the seconds_<stage>"),
+        *(f(f"seconds_{stage}", "s", "()", f"wall time of stage {stage} (stage_clock.STAGES)") for stage in STAGES),
+        f("package_version", "", "()", "compsep-hpc version (str)"),
     )
     return identity + fit + FIGURE_FIELDS + tuple(
         f(x.name + HOLDOUT, x.units, x.shape, x.description + ", held-out realizations")
@@ -113,12 +117,15 @@ def check_record(record: dict[str, Any], model: SkyModel) -> dict[str, Any]:
     return record
 
 
-def item_record(item: Any, result: Any, figures: dict, seconds: float, package_version: str,
+def item_record(item: Any, result: Any, figures: dict, seconds: float | Mapping[str, float], package_version: str,
                 model: SkyModel) -> dict[str, Any]:
     """The record of one item of a run of ``model``: ``item`` a grid.work.WorkItem, ``result`` a
     separation.evaluate.ConfigurationResult (``fit.params[p]`` (n_real, K_p) and
     ``systematic.params[p]`` (K_p,) per fitted parameter ``p``), ``figures``
-    science.figures.item_figures' output."""
+    science.figures.item_figures' output, ``seconds`` the item's wall time, or its seconds per
+    stage (stage_clock.StageClock.seconds: ``seconds_<stage>`` fields and their sum)."""
+    stages = {f"seconds_{k}": float(v) for k, v in seconds.items()} if isinstance(seconds, Mapping) else {}
+    total = sum(stages.values()) if stages else float(seconds)
     fit, sys = result.fit, result.systematic
     record = {
         "region": item.region, "strategy": item.strategy, "baseline_preset": item.preset,
@@ -130,7 +137,7 @@ def item_record(item: Any, result: Any, figures: dict, seconds: float, package_v
         "systematic_nll": float(sys.nll), "systematic_iterations": int(sys.iterations),
         "systematic_converged": bool(sys.converged),
         "systematic_n_at_bound": np.asarray(sys.n_at_bound, dtype=np.int64),
-        "systematic_cmb_power": float(result.systematic_cmb_power), "seconds": float(seconds),
+        "systematic_cmb_power": float(result.systematic_cmb_power), "seconds": total, **stages,
         "package_version": package_version, **figures,
     }
     for p in model.fitted:

@@ -51,8 +51,13 @@ def test_status_json_counts_every_parameter_on_a_bound(four_run, capsys):
     # each record: realization r has (r + i) % 2 patches of parameter i on a bound, r = 0, 1, 2
     assert s["at_bound"] == {"noise_fits": 9, "beta_dust": 3, "temp_dust": 6, "beta_synch": 3, "curv_synch": 6,
                              "fits_with_any": 9}
+    assert s["stage_seconds"] == {"items": 3, "prepare": 0.75, "systematic_fit": 0.75, "noisy_fits": 3.0,
+                                  "cmb_maps": 0.375, "spectra": 0.375, "r": 0.375, "write": 0.375, "compile": 0.0}
     assert cli.main(["status", str(folder)]) == 0
-    assert "beta_dust 3, temp_dust 6, beta_synch 3, curv_synch 6 (fits with any: 9)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "beta_dust 3, temp_dust 6, beta_synch 3, curv_synch 6 (fits with any: 9)" in out
+    assert ("time per stage, summed over 3 item(s): prepare 0.75 s (12 %), systematic_fit 0.75 s (12 %), "
+            "noisy_fits 3 s (50 %), cmb_maps 0.375 s (6 %)") in out
 
 
 def test_reduce_writes_every_parameters_columns_picks_and_plots(four_run):
@@ -116,3 +121,21 @@ def test_fitted_model_table_reports_each_fitted_parameter_per_region(four_run, c
     assert f"{mean:+.4f} ± {std:.4f}; noiseless {record['systematic_curv_synch'][0]:+.4f}" in rows[0]
     assert table.main([str(folder), "--parameters", "curv_synch"]) == 2  # three items in GAL060_U: ambiguous
     assert "several items in GAL060_U" in capsys.readouterr().err
+
+
+def test_item_cost_table_lists_every_timed_item_and_the_stage_shares(four_run, capsys):
+    """scripts/item_cost_table.py (the README's cost table): a row per record with its seconds per
+    stage (conftest SYNTHETIC_STAGE_SECONDS: 2 s, half in noisy_fits) and the shares over them."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "item_cost_table.py"
+    spec = importlib.util.spec_from_file_location("item_cost_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    _, folder = four_run
+    assert table.main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "GAL060_U" in line]
+    assert len(rows) == 3 and all(row.endswith("| 2.00 |") for row in rows)
+    assert "share over 3 items: prepare 12.5 %, systematic_fit 12.5 %, noisy_fits 50.0 %" in out

@@ -50,6 +50,7 @@ def test_json_status_counts_and_eta(run, capsys):
     assert (s["record_files"], s["ranks_seen"], s["launches"], s["latest_n_ranks"]) == (2, 2, 1, 2)
     assert s["mean_seconds_per_item"] == pytest.approx(4.0)
     assert s["eta_seconds"] == pytest.approx(3 * 4.0 / 2)  # 3 items left x 4 s / 2 ranks
+    assert s["stage_seconds"] is None  # records without the per-stage breakdown (written before it)
     assert s["config_sha256"] == config.sha256() and s["package_version"] == __version__
 
 

@@ -10,6 +10,7 @@ from compsep_hpc.config import parse_config
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.grid.work import work_list
 from compsep_hpc.science.figures import subset_figures
+from compsep_hpc.stage_clock import STAGES
 
 
 def _config(r_in: float, holdout: int = 0):
@@ -33,6 +34,11 @@ def test_constant_sed_sky_recovers_injected_r(r_in):
     # one patch per parameter on a constant-SED sky: the foreground-only fit leaks no CMB
     assert np.max(np.abs(record["cl_systematic"])) < 1e-3 * np.max(record["cl_total"])
     np.testing.assert_allclose(record["cl_statistical"], record["cl_total"] - record["cl_systematic"])
+    # the cost breakdown (stage_clock.py): every stage timed, their sum the item's seconds, no writer here
+    stages = {s: record[f"seconds_{s}"] for s in STAGES}
+    assert min(stages.values()) >= 0.0 and record["seconds"] == pytest.approx(sum(stages.values()))
+    assert min(stages[s] for s in ("prepare", "systematic_fit", "noisy_fits", "cmb_maps", "spectra", "r")) > 0.0
+    assert stages["write"] == 0.0
 
 
 def test_holdout_figures_come_from_the_held_out_realizations():

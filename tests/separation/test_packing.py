@@ -73,13 +73,13 @@ def test_configurations_of_one_total_size_class_share_a_compilation():
     exp = Experiment(config)
     region = exp.region_data("GAL060_U")
     n_pix = region.pixels.size
-    evaluate._fit_and_reconstruct.clear_cache()
+    evaluate._fit.clear_cache()
     sizes = []
     for k in ((4, 2, 2), (3, 3, 2), (5, 1, 2)):  # per-parameter size classes differ, totals are all 8
         beta_dust = np.arange(n_pix) % k[0]
         labels = np.stack([beta_dust, beta_dust % k[1], beta_dust % k[2]])  # k[0] joint cells: one class
         result = evaluate_configuration(region, labels, exp.model, config.fit)
         assert result.fit.params["temp_dust"].shape == (2, k[1]) and result.fit.converged.all()
-        sizes.append(evaluate._fit_and_reconstruct._cache_size())
+        sizes.append(evaluate._fit._cache_size())
     # one executable for the noisy fits and one for the systematic fit (one realization)
     assert sizes == [2, 2, 2]
