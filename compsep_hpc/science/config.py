@@ -8,12 +8,23 @@ from dataclasses import dataclass
 
 from compsep_hpc.config_fields import choice, default, field_names, int_value, number, section
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.science.purification import require_pymaster
 
 APOD_TYPES = ("C1", "C2")
 """NaMaster's tapers (science/apodization.py)."""
 ESTIMATORS = ("master", "pure_b")
 """BB bandpower estimators (science/coupling.py): MASTER, or pure-B through NaMaster."""
+INSTALL_HINT = "scripts/install_namaster.sh"
+"""What installs pymaster, which pure_b needs."""
+
+
+def require_pymaster():
+    """The ``pymaster`` module, or :class:`ConfigError` (one line naming the install script)."""
+    try:
+        import pymaster
+    except ImportError as err:
+        raise ConfigError(f"spectra.estimator pure_b needs pymaster (NaMaster), which does not import here "
+                          f"({err}): install it with {INSTALL_HINT}") from None
+    return pymaster
 
 
 @dataclass(frozen=True)

@@ -22,27 +22,16 @@ and columns form the package's stacked ``(2 L, 2 L)`` matrix :math:`\mathbf M`, 
 :math:`M^{++}, M^{--}`, a check in the tests).
 
 Without ``pymaster`` (it builds from source: ``scripts/install_namaster.sh``) the estimator is
-refused with one line (:func:`require_pymaster`).
+refused with one line (science/config.py :func:`require_pymaster`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from compsep_hpc.errors import ConfigError
+from compsep_hpc.science.config import require_pymaster
 
-INSTALL_HINT = "scripts/install_namaster.sh"
 _EE, _BB, _N_SPECTRA = 0, 3, 4
-
-
-def require_pymaster():
-    """The ``pymaster`` module, or :class:`ConfigError` (one line naming the install script)."""
-    try:
-        import pymaster
-    except ImportError as err:
-        raise ConfigError(f"spectra.estimator pure_b needs pymaster (NaMaster), which does not import here "
-                          f"({err}): install it with {INSTALL_HINT}") from None
-    return pymaster
 
 
 def _field(nmt, weights: np.ndarray, qu_full: np.ndarray | None, lmax_pseudo: int):
