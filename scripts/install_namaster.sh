@@ -3,7 +3,7 @@
 # but PyPI and Debian packages. Idempotent:
 #   - pymaster already imports: nothing to do;
 #   - a wheel built earlier lies in the cache: installed from it (seconds);
-#   - otherwise the sdist is built against Debian's HEALPix C library (about 10 minutes on 2 cores)
+#   - otherwise the sdist is built against Debian's HEALPix C library (under a minute on 2 idle cores, a few on loaded ones)
 #     and the wheel is kept in the cache.
 # Steps of the build: Debian's libchealpix-dev, libgsl-dev, libfftw3-dev, libcfitsio-dev (and the
 # autotools the C library's configure needs) are installed when missing (root with apt-get); the
@@ -77,7 +77,7 @@ start=$SECONDS
 system_packages
 wheel=$(cached_wheel)
 if [[ -z $wheel ]]; then
-    echo "install_namaster: building pymaster $VERSION (about 10 minutes; the wheel is cached in $CACHE)"
+    echo "install_namaster: building pymaster $VERSION (about a minute on 2 idle cores; the wheel is cached in $CACHE)"
     build_wheel
     wheel=$(cached_wheel)
 fi
