@@ -30,6 +30,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
 from compsep_hpc.errors import CompsepError
@@ -113,7 +115,7 @@ def _experiment(run_dir: Path, folder: Path, config: RunConfig, regions):
         geometry = read_geometry(run_dir, region)
         if geometry is None:
             write_geometry(folder, region, experiment.geometry(region))
-        elif geometry.pixels.shape != experiment.pixels(region).shape or (geometry.pixels != experiment.pixels(region)).any():
+        elif not np.array_equal(geometry.pixels, experiment.pixels(region)):
             raise CompsepError(f"region {region} of the evaluation sky differs from the run's stored one")
     enable_compilation_cache(run_dir)  # the run's compiled fits
     experiment.keep_results()  # a pick refitted for its record is not refitted for the combined figures
