@@ -70,8 +70,8 @@ class RunConfig:
         """Hash of the resolved configuration, without ``output`` (moving a run keeps its id) and
         without the ``model`` section when it is the default model and without the sky's true
         foreground keys at their defaults (sky/config.py ``hashed_sky``) and without
-        ``spectra.estimator`` when it is ``master`` (the only estimator before the key), so the
-        runs written before they existed keep their id."""
+        ``spectra.estimator`` when it is ``master`` and ``fit.realizations`` when it is ``full``
+        (what runs did before those keys), so the runs written before they existed keep their id."""
         d = self.to_dict()
         d.pop("output")
         d["sky"] = hashed_sky(d["sky"])
@@ -79,6 +79,8 @@ class RunConfig:
             d.pop("model")
         if d["spectra"]["estimator"] == "master":
             d["spectra"].pop("estimator")
+        if d["fit"]["realizations"] == "full":
+            d["fit"].pop("realizations")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 

@@ -75,3 +75,12 @@ def test_the_spectra_estimator_enters_the_run_id_only_when_not_master():
     assert config.spectra.estimator == "master"
     pure_b = replace(config, spectra=replace(config.spectra, estimator="pure_b"))
     assert pure_b.sha256() != config.sha256()
+
+
+def test_fit_realizations_enters_the_run_id_only_when_linearized():
+    """``fit.realizations: full`` (what every run did before the key) keeps the runs' ids."""
+    from dataclasses import replace
+
+    config = load_config(REPO / "configs" / "demo.yaml")
+    assert config.fit.realizations == "full"
+    assert replace(config, fit=replace(config.fit, realizations="linearized")).sha256() != config.sha256()

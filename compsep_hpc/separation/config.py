@@ -12,6 +12,7 @@ from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 LIKELIHOODS = ("auto", "compressed", "pixel")
 FIT_METHODS = ("newton", "lbfgs")
 LINEAR_SOLVERS = ("schur", "cg")
+REALIZATIONS = ("full", "linearized")
 # Newton's projected gradient reaches 1e-14 |NLL| in one or two more iterations; 1e-12 puts the NLL
 # within 1e-15 relative of the optimum. L-BFGS's 1e-9 is on the sigmoid variables' gradient.
 DEFAULT_GTOL = {"newton": 1e-12, "lbfgs": 1e-9}
@@ -34,7 +35,10 @@ class FitConfig:
     (projected, for Newton) gradient component relative to |NLL| (None: DEFAULT_GTOL of the
     method); ``ftol``: L-BFGS's relative NLL change on stalled iterations; ``likelihood``:
     ``auto``, ``compressed`` or ``pixel``; ``bounds`` and ``start`` per fitted parameter of the
-    model, in the parameter's unit (defaults: the components' declarations)."""
+    model, in the parameter's unit (defaults: the components' declarations); ``realizations``:
+    ``full`` (every noise realization fitted to convergence) or ``linearized`` (one undamped
+    projected Newton step per realization from the noiseless fit's optimum, Newton only;
+    separation/newton.py :func:`newton_step`)."""
 
     method: str = "newton"
     linear_solver: str = "cg"
@@ -44,6 +48,7 @@ class FitConfig:
     likelihood: str = "auto"
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=lambda: model_bounds(DEFAULT_MODEL))
     start: Mapping[str, float] = field(default_factory=lambda: model_start(DEFAULT_MODEL))
+    realizations: str = "full"
 
     @property
     def gradient_tolerance(self) -> float:
@@ -80,7 +85,7 @@ def parse_fit(raw: Mapping, model: SkyModel = DEFAULT_MODEL) -> FitConfig:
     f = section(raw, "fit", field_names(FitConfig))
     get = lambda key: f.get(key, default(FitConfig, key))  # noqa: E731
     bounds = _bounds(f.get("bounds"), model)
-    return FitConfig(
+    fit = FitConfig(
         method=choice(get("method"), "fit.method", FIT_METHODS),
         linear_solver=choice(get("linear_solver"), "fit.linear_solver", LINEAR_SOLVERS),
         max_iter=int_value(get("max_iter"), "fit.max_iter", 1),
@@ -89,4 +94,8 @@ def parse_fit(raw: Mapping, model: SkyModel = DEFAULT_MODEL) -> FitConfig:
         likelihood=choice(get("likelihood"), "fit.likelihood", LIKELIHOODS),
         bounds=bounds,
         start=_start(f.get("start"), bounds, model),
+        realizations=choice(get("realizations"), "fit.realizations", REALIZATIONS),
     )
+    if fit.realizations == "linearized" and fit.method != "newton":
+        raise ConfigError("fit.realizations linearized takes a Newton step: it needs fit.method newton")
+    return fit

@@ -34,7 +34,7 @@ from compsep_hpc.separation.likelihood import (
     pixel_term_nll,
 )
 from compsep_hpc.separation import model_terms
-from compsep_hpc.separation.newton import NewtonTerms, minimize_newton
+from compsep_hpc.separation.newton import NewtonTerms, minimize_newton, newton_step
 from compsep_hpc.separation.observations import RegionData
 from compsep_hpc.separation.packing import PackedLayout, hessian_structure, packed_layout, per_entry, shift_patches, split, unpack
 from compsep_hpc.precision import require_float64
@@ -115,16 +115,23 @@ def fit_problem(labels: np.ndarray, fit: FitConfig, names: tuple[str, ...]) -> t
 
 
 def fit_realizations(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, *, likelihood: str,
-                     method: str, max_iter: int, ftol: float, gtol: float, linear_solver: str = "cg") -> FitResult:
+                     method: str, max_iter: int, ftol: float, gtol: float, linear_solver: str = "cg",
+                     realizations: str = "full") -> FitResult:
     """Fit every realization of ``data`` (n_real, n_freq, 2, n_pix), vmapped; params come back
     as flat vectors (n_real, size). ``method``: ``newton`` (newton.py, exact per-term Hessians,
-    ``gtol`` on the projected gradient) or ``lbfgs`` (lbfgs.py). Pure: jit it, as
-    ``_fit`` does."""
+    ``gtol`` on the projected gradient) or ``lbfgs`` (lbfgs.py); ``realizations``: ``full``, or
+    ``linearized``: one undamped Newton step from ``problem.start`` (newton.newton_step; the
+    caller puts the noiseless optimum there). Pure: jit it, as ``_fit`` does."""
     q = problem
     term_nll, derivatives = term_forms(model, likelihood)
     compressed = likelihood == "compressed"
     inputs = _moments(data, q, model) if compressed else jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
     term_patches = q.cell_patches if compressed else q.labels
+    if realizations == "linearized":
+        terms = NewtonTerms(term_patches, None if compressed else q.cell_index, q.cell_patches)
+        step = partial(newton_step, structure=q.structure, start=q.start, lower=q.lower, upper=q.upper,
+                       linear_solver=linear_solver)
+        return jax.vmap(lambda w: step(term_nll, derivatives, w, terms))(inputs)
     if method == "newton":
         solve = partial(minimize_newton, structure=q.structure, start=q.start, lower=q.lower, upper=q.upper,
                         max_iter=max_iter, gtol=gtol, linear_solver=linear_solver)
@@ -160,7 +167,8 @@ def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel):
                        batch_size=MOMENT_BATCH)
 
 
-_fit = jax.jit(fit_realizations, static_argnames=("likelihood", "method", "max_iter", "ftol", "gtol", "linear_solver"))
+_fit = jax.jit(fit_realizations, static_argnames=("likelihood", "method", "max_iter", "ftol", "gtol", "linear_solver",
+                                                  "realizations"))
 
 
 @jax.jit
@@ -220,15 +228,19 @@ def evaluate_configuration(
         likelihood = choose_likelihood(problem.labels.shape[1], n_cells, len(model.frequencies), fit.likelihood,
                                        fit.method)
         data, foregrounds = jnp.asarray(region.data), jnp.asarray(region.foregrounds)[None]
-    fit_all = partial(_fit, problem=problem, model=model, likelihood=likelihood, **fit_settings(fit))
+    fit_all = partial(_fit, model=model, likelihood=likelihood, **fit_settings(fit))
+    with clock.stage("systematic_fit"):
+        sys_fit = fit_all(foregrounds, problem)
+        sys_cmb = np.asarray(_reconstruct(sys_fit.params, foregrounds, problem, model))[0]
+        sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_fit, problem, layout, names))
     with clock.stage("noisy_fits"):
-        result = jax.block_until_ready(fit_all(data))
+        if fit.realizations == "linearized":  # one Newton step from the noiseless optimum
+            result = fit_all(data, problem._replace(start=sys_fit.params[0]), realizations="linearized")
+        else:
+            result = fit_all(data, problem)
+        result = jax.block_until_ready(result)
     with clock.stage("cmb_maps"):
         cmb = np.asarray(_reconstruct(result.params, data, problem, model)) if keep_maps else None
-    with clock.stage("systematic_fit"):
-        sys_result = fit_all(foregrounds)
-        sys_cmb = np.asarray(_reconstruct(sys_result.params, foregrounds, problem, model))[0]
-        sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_result, problem, layout, names))
     return ConfigurationResult(
         n_patches=layout.counts,
         likelihood=likelihood,

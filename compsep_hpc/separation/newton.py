@@ -176,3 +176,23 @@ def minimize_newton(term_nll: TermNLL, derivatives: TermDerivatives, data: Any, 
                   jnp.asarray(False), jnp.asarray(False))
     state = jax.lax.while_loop(lambda s: ~s.stopped, body, init)
     return FitResult(state.x, state.nll, state.iterations, state.converged & jnp.isfinite(state.nll))
+
+
+def newton_step(term_nll: TermNLL, derivatives: TermDerivatives, data: Any, terms: NewtonTerms,
+                structure: HessianStructure, start: jnp.ndarray, lower: jnp.ndarray, upper: jnp.ndarray, *,
+                linear_solver: str = "cg") -> FitResult:
+    r"""One undamped projected Newton step from ``start`` (the linearized fit of a realization):
+    :math:`x = \mathrm{clip}(x_0 - H(x_0)^{-1}\nabla(x_0), \mathrm{lower}, \mathrm{upper})` on the
+    entries that are neither fixed nor held at a bound by their gradient (as in
+    :func:`minimize_newton`), with the damping raised from 0 only where H is not positive
+    definite. For ``start`` the noiseless optimum :math:`\beta_0` and data :math:`d_0 + n`, ``x`` is
+    the fit to first order in the noise, :math:`\delta\beta = -H^{-1}\nabla NLL(\beta_0; d_0 + n)`.
+    ``converged``: the system was solved and the NLL at ``x`` is finite; ``iterations`` 1."""
+    x0 = jnp.clip(start, lower, upper)
+    values, grad, hess = _evaluate(derivatives, data, terms, x0)
+    active = ((x0 <= lower) & (grad > 0)) | ((x0 >= upper) & (grad < 0))
+    p, solved, _ = _newton_direction(_Point(values, grad, hess), jnp.asarray(0.0, x0.dtype),
+                                     ~structure.fixed & ~active, terms.cell_patches, structure, linear_solver)
+    x = jnp.clip(x0 + p, lower, upper)
+    nll = jnp.sum(term_nll(x[terms.term_patches].T, data))
+    return FitResult(x, nll, jnp.asarray(1), solved & jnp.isfinite(nll))
