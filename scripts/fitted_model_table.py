@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from compsep_hpc.errors import CompsepError
+from compsep_hpc.partition.config import band_of
 from compsep_hpc.sky.truth import spec_label
 from compsep_hpc.store.checkpoint import read_records
 from compsep_hpc.store.run_folder import load_run_folder
@@ -35,7 +36,7 @@ from compsep_hpc.store.run_folder import load_run_folder
 
 def true_foregrounds(sky, region: str) -> str:
     """The sky's true foregrounds in ``region`` as labels joined by ' + '."""
-    specs = sky.region_foregrounds.get(region) or sky.region_foregrounds.get(region.split("_")[0]) or sky.foregrounds
+    specs = sky.region_foregrounds.get(region) or sky.region_foregrounds.get(band_of(region)) or sky.foregrounds
     return " + ".join(spec_label(s) for s in specs)
 
 

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from compsep_hpc.errors import ConfigError, RunFolderError
 from compsep_hpc.grid.config import GridConfig
 from compsep_hpc.partition.bands import derived_band_pixels
+from compsep_hpc.partition.config import band_of
 
 
 class RegionGrid(NamedTuple):
@@ -94,7 +95,7 @@ def region_grid_bounds(config) -> dict[str, RegionGrid]:
     """Each region's grid resolved against its band's pixel count in the derived masks (no sky
     needed), an upper bound of its own: what can be said before the sky is built. A value above
     the band is above the region too, so ``refuse`` still refuses it here."""
-    return resolve_region_grids(config, lambda region: derived_band_pixels(region.split("_")[0], config.nside))
+    return resolve_region_grids(config, lambda region: derived_band_pixels(band_of(region), config.nside))
 
 
 def region_grids_json(grid: GridConfig, grids: Mapping[str, RegionGrid]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from compsep_hpc.errors import RunFolderError
 from compsep_hpc.grid.config import MULTIRES_PRESETS
 from compsep_hpc.grid.region_grids import RegionGrid, region_grids_from_json
+from compsep_hpc.partition.config import band_of
 from compsep_hpc.store.run_folder import REGION_GRIDS_FILE, read_region_grids
 
 
@@ -35,7 +36,7 @@ def multires_baseline_nsides(region: str, preset: str, nside: int, parameters: S
     """The preset's patch nsides of the region's Galactic band for each of ``parameters`` (the
     model's fitted ones), capped at the run nside; 0 (one patch) for a parameter the preset does
     not name."""
-    band = MULTIRES_PRESETS[preset][region.split("_")[0]]
+    band = MULTIRES_PRESETS[preset][band_of(region)]
     return tuple(min(band.get(p, 0), nside) for p in parameters)
 
 

@@ -24,6 +24,11 @@ class RegionsConfig:
     mask_file: str | None = None
 
 
+def band_of(region: str) -> str:
+    """The Galactic band (MASK_KEYS) of a region name: ``GAL020_U`` -> ``GAL020``, ``GAL040`` -> ``GAL040``."""
+    return region.split("_")[0]
+
+
 def check_region_name(name: str) -> None:
     """Raise ConfigError unless ``name`` is one of REGION_NAMES."""
     if name not in REGION_NAMES:
