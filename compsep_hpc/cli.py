@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compsep_hpc.errors import BroadcastError, CompsepError
 from compsep_hpc.precision import enable_float64
-from compsep_hpc.report.selection import CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS
+from compsep_hpc.science.selection import CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS
 
 DEFAULT_CONFIG = "demo.yaml"
 COMMANDS_WITHOUT_JAX = ("check", "status")
@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
     reduce = sub.add_parser("reduce", help="select configurations, write tables and plots")
     reduce.add_argument("run_dir")
-    reduce.add_argument("--criterion", default=DEFAULT_CRITERION,
-                        help=f"the pick the summary and plots follow: {', '.join(CRITERIA)} (default %(default)s)")
+    reduce.add_argument("--criterion", default=None,
+                        help=f"the pick the summary and plots follow: {', '.join(CRITERIA)} (default: the run's "
+                             f"search.criterion, {DEFAULT_CRITERION} unless set)")
     reduce.add_argument("--max-r-bias", type=float, default=DEFAULT_MAX_R_BIAS,
                         help="min_r_upper_low_bias: largest r_hat - sky.r (systematic bias on r) of a pick "
                              "(default %(default)g)")

@@ -23,7 +23,7 @@ import yaml
 
 from compsep_hpc.config_fields import check_nside, default, field_names, int_value, section
 from compsep_hpc.errors import ConfigError
-from compsep_hpc.grid.config import GridConfig, parse_grid
+from compsep_hpc.grid.config import GridConfig, SearchConfig, parse_grid, parse_search
 from compsep_hpc.model.config import parse_model
 from compsep_hpc.model.instrument import Instrument, instrument_from_config
 from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
@@ -58,6 +58,7 @@ class RunConfig:
     spectra: SpectraConfig
     output: str
     model: SkyModel = DEFAULT_MODEL
+    search: SearchConfig = SearchConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain YAML/JSON-able values."""
@@ -70,8 +71,9 @@ class RunConfig:
         """Hash of the resolved configuration, without ``output`` (moving a run keeps its id) and
         without the ``model`` section when it is the default model and without the sky's true
         foreground keys at their defaults (sky/config.py ``hashed_sky``) and without
-        ``spectra.estimator`` when it is ``master`` and ``fit.realizations`` when it is ``full``
-        (what runs did before those keys), so the runs written before they existed keep their id."""
+        ``spectra.estimator`` when it is ``master``, ``fit.realizations`` when it is ``full`` and the
+        ``search`` section when it is ``exhaustive`` (what runs did before those keys), so the runs
+        written before they existed keep their id."""
         d = self.to_dict()
         d.pop("output")
         d["sky"] = hashed_sky(d["sky"])
@@ -81,6 +83,8 @@ class RunConfig:
             d["spectra"].pop("estimator")
         if d["fit"]["realizations"] == "full":
             d["fit"].pop("realizations")
+        if d["search"]["strategy"] == "exhaustive":
+            d.pop("search")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
@@ -118,11 +122,12 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     if instrument.n_freq <= model.n_components:
         raise ConfigError(f"instrument {instrument.name!r}: {model.n_components} components need at least "
                           f"{model.n_components + 1} bands, it has {instrument.n_freq}")
+    noise = parse_noise(raw)
     return RunConfig(
         name=name, nside=nside, instrument=instrument,
-        sky=parse_sky(raw), regions=parse_regions(raw), grid=parse_grid(raw, model), noise=parse_noise(raw),
+        sky=parse_sky(raw), regions=parse_regions(raw), grid=parse_grid(raw, model), noise=noise,
         fit=parse_fit(raw, model), spectra=parse_spectra(raw, nside), output=str(raw.get("output") or f"results/{name}"),
-        model=model,
+        model=model, search=parse_search(raw, noise.realizations, noise.holdout),
     )
 
 

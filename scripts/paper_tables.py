@@ -25,7 +25,7 @@ import math
 from pathlib import Path
 
 from compsep_hpc.report.items_table import read_items_csv
-from compsep_hpc.report.selection import CRITERIA, DEFAULT_MAX_R_BIAS, candidates, pick
+from compsep_hpc.science.selection import CRITERIA, DEFAULT_MAX_R_BIAS, candidates, pick
 from truth_recovery import truth_rank  # scripts/, beside this script
 
 PARAMS = ("beta_dust", "temp_dust", "beta_synch")  # the paper's model (the default): its tables' columns

@@ -8,7 +8,7 @@ table of per-patch spreads (multiples of the default ``sky.patch_spread``: beta_
 temp_dust 2 K, beta_synch 0.1) x numbers of noise realizations, the script runs the package's own
 grid (``grid.launcher.launch``, one process) over a grid around the truth in all three counts
 (default {6, 8, 10} x {3, 4, 5} x {2, 3, 4}) and reduces it (``report.reduce.reduce_run``). For
-each criterion of report/selection.py it reports whether the pick is the true (8, 4, 3), the pick
+each criterion of science/selection.py it reports whether the pick is the true (8, 4, 3), the pick
 otherwise, and the truth's rank among the items the criterion scores (1 = picked; ``-`` when the
 truth is not eligible, e.g. above the bias cap of ``min_r_upper_low_bias``). It also says, per
 parameter, whether the true partition is one of the fitted ones (both K-means seeds can converge to
@@ -94,7 +94,7 @@ def truth_rank(rows: list[dict], criterion: str, truth: tuple[int, ...], max_r_b
                patch_keys: tuple[str, ...]) -> int | None:
     """1-based rank of the true counts (``patch_keys`` order) among the rows ``criterion`` scores;
     None when not eligible."""
-    from compsep_hpc.report.selection import CRITERIA, candidates
+    from compsep_hpc.science.selection import CRITERIA, candidates
 
     figure = CRITERIA[criterion].figure
     scored = sorted(candidates(rows, criterion, max_r_bias), key=lambda r: (r[figure], r["item_id"]))
@@ -108,7 +108,7 @@ def run_cell(args: argparse.Namespace, spread: float, realizations: int) -> dict
     from compsep_hpc.grid.launcher import launch
     from compsep_hpc.report.items_table import read_items_csv
     from compsep_hpc.report.reduce import reduce_run
-    from compsep_hpc.report.selection import pick
+    from compsep_hpc.science.selection import pick
 
     config = parse_config(cell_config(args, spread, realizations))
     folder = args.output / config.name
@@ -133,7 +133,7 @@ def run_cell(args: argparse.Namespace, spread: float, realizations: int) -> dict
 
 def columns(args: argparse.Namespace) -> dict[str, tuple[str, float]]:
     """Table column -> (criterion, bias cap): every criterion, the capped one once per ``--max-r-bias``."""
-    from compsep_hpc.report.selection import CRITERIA, DEFAULT_MAX_R_BIAS
+    from compsep_hpc.science.selection import CRITERIA, DEFAULT_MAX_R_BIAS
 
     out: dict[str, tuple[str, float]] = {}
     for criterion, rule in CRITERIA.items():

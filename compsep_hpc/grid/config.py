@@ -1,5 +1,6 @@
 """The ``grid`` section of a run config: the patch counts searched per fitted parameter of the
-model, what happens to a count above a region's pixels, and the multires baselines.
+model, what happens to a count above a region's pixels, and the multires baselines; and the
+``search`` section: which realizations each item gets (exhaustive or successive halving).
 
 .. code-block:: yaml
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from compsep_hpc.config_fields import check_nside, choice, default, field_names, int_list, int_value, section
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
+from compsep_hpc.science.config import CRITERIA, DEFAULT_CRITERION
 
 PATCH_STRATEGIES = ("kmeans", "multires")
 ABOVE_PIXELS_RULES = ("refuse", "drop", "cap")
@@ -114,3 +116,41 @@ def parse_grid(raw: Mapping, model: SkyModel = DEFAULT_MODEL) -> GridConfig:
     return GridConfig(values, strategy=strategy, seed=int_value(get("seed"), "grid.seed", 0),
                       above_pixels=choice(get("above_pixels"), "grid.above_pixels", ABOVE_PIXELS_RULES),
                       multires_baseline=_presets(get("multires_baseline")))
+
+
+SEARCH_STRATEGIES = ("exhaustive", "halving")
+"""How the grid's items get their noise realizations (grid/search.py): ``exhaustive``, every item
+all of them; ``halving``, successive halving over realizations."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The ``search`` section. ``halving``: every item first gets ``min_realizations`` noise
+    realizations; per region the best 1/``eta`` of a rung's items by ``criterion`` (the figure that
+    ``reduce`` selects on, science/selection.py) get ``eta`` times more, added to their earlier
+    ones, until ``noise.realizations``."""
+
+    strategy: str = "exhaustive"
+    eta: int = 3
+    min_realizations: int = 5
+    criterion: str = DEFAULT_CRITERION
+
+
+def parse_search(raw: Mapping, realizations: int, holdout: int) -> SearchConfig:
+    """The ``search`` section; ``realizations`` and ``holdout`` are the ``noise`` section's.
+    ConfigError (one line) for eta < 2, fewer than 2 realizations in the first rung or more than
+    ``noise.realizations``, an unknown criterion, or halving with held-out realizations."""
+    s = section(raw, "search", field_names(SearchConfig))
+    get = lambda key: s.get(key, default(SearchConfig, key))  # noqa: E731
+    search = SearchConfig(strategy=choice(get("strategy"), "search.strategy", SEARCH_STRATEGIES),
+                          eta=int_value(get("eta"), "search.eta", 2),
+                          min_realizations=int_value(get("min_realizations"), "search.min_realizations", 2),
+                          criterion=choice(get("criterion"), "search.criterion", tuple(CRITERIA)))
+    if search.strategy == "halving":
+        if search.min_realizations > realizations:
+            raise ConfigError(f"search.min_realizations ({search.min_realizations}) is above noise.realizations "
+                              f"({realizations})")
+        if holdout:
+            raise ConfigError("search.strategy halving ranks on all of an item's realizations: it needs "
+                              "noise.holdout 0 (score the picks on held-out skies with `compsep-hpc evaluate`)")
+    return search

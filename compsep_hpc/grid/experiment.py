@@ -20,14 +20,15 @@ from compsep_hpc.grid.region_grids import RegionGrid, resolve_region_grids
 from compsep_hpc.grid.work import WorkItem
 from compsep_hpc.partition.patches import PatchCache
 from compsep_hpc.partition.regions import region_mask, region_pixels
-from compsep_hpc.science.figures import CmbTemplates, item_figures
+from compsep_hpc.science.figures import CmbTemplates, item_figures, merged_item_figures, record_sums
 from compsep_hpc.science.geometry import RegionGeometry, region_geometry
 from compsep_hpc.separation.evaluate import ConfigurationResult, evaluate_configuration
+from compsep_hpc.separation.fit import FitResult
 from compsep_hpc.separation.observations import RegionData, region_data, spectral_model
 from compsep_hpc.sky import SkyMaps, make_sky
 from compsep_hpc.sky.cmb import CambSpectra, bb_templates, camb_spectra
 from compsep_hpc.stage_clock import StageClock
-from compsep_hpc.store.records import item_record
+from compsep_hpc.store.records import item_record, merged_record
 from compsep_hpc.store.run_folder import load_run_folder, read_cmb_spectra, read_geometry, read_templates
 
 
@@ -36,6 +37,15 @@ def run_sky(config: RunConfig, cmb_spectra: CambSpectra | None = None) -> SkyMap
     true patches are K-means partitions of the run's regions with the sky's own seed), its CMB
     drawn from ``cmb_spectra`` (the run folder's stored copy; None: CAMB's)."""
     return make_sky(config.sky, config.nside, config.instrument, regions=config.regions, cmb_spectra=cmb_spectra)
+
+
+def systematic_fit(record: dict, parameters: tuple[str, ...]) -> FitResult:
+    """The foreground-only fit stored in an item's ``record`` (store/records.py), ``parameters``
+    the fitted ones, as the host FitResult that evaluate_configuration reuses."""
+    return FitResult(params={p: np.asarray(record[f"systematic_{p}"]) for p in parameters},
+                     nll=np.float64(record["systematic_nll"]), iterations=np.int64(record["systematic_iterations"]),
+                     converged=np.bool_(record["systematic_converged"]),
+                     n_at_bound=np.asarray(record["systematic_n_at_bound"]))
 
 
 class Experiment:
@@ -151,14 +161,16 @@ class Experiment:
                                                  foreground_intensity=self._intensity())
         return self._pixels[region]
 
-    def region_data(self, region: str) -> RegionData:
-        """Sky + noise of all realizations on the region (kept for every item of the region)."""
-        if region not in self._data:
-            self._data = {}  # one region's data at a time: items are region-major
-            c = self.config
-            self._data[region] = region_data(self.sky, c.instrument, region, self.pixels(region), c.noise.seed,
-                                             range(c.noise.realizations))
-        return self._data[region]
+    def region_data(self, region: str, realizations: range | None = None) -> RegionData:
+        """Sky + noise of the noise realizations ``realizations`` (default: all of
+        ``noise.realizations``) on the region; the last one asked for is kept (items are region-major)."""
+        c = self.config
+        realizations = range(c.noise.realizations) if realizations is None else realizations
+        key = (region, realizations.start, realizations.stop)
+        if key not in self._data:
+            self._data = {}
+            self._data[key] = region_data(self.sky, c.instrument, region, self.pixels(region), c.noise.seed, realizations)
+        return self._data[key]
 
     def region_grids(self) -> dict[str, RegionGrid]:
         """Each region's grid under ``grid.above_pixels`` (grid/region_grids.py), from the regions'
@@ -198,25 +210,33 @@ class Experiment:
         if self._results is None:
             self._results = {}
 
-    def evaluate(self, item: WorkItem, keep_maps: bool = True, clock: StageClock | None = None) -> ConfigurationResult:
-        """Fit an item's configuration on every realization and on the foreground-only sky
-        (a kept result is reused: ``keep_results``); seconds per stage charged to ``clock``."""
+    def evaluate(self, item: WorkItem, keep_maps: bool = True, clock: StageClock | None = None,
+                 realizations: range | None = None, systematic: FitResult | None = None) -> ConfigurationResult:
+        """Fit an item's configuration on the noise ``realizations`` (default: all) and on the
+        foreground-only sky, or reuse ``systematic``, that fit when known (a kept result is reused:
+        ``keep_results``); seconds per stage charged to ``clock``."""
         key = (item.region, tuple(item.grid_values), item.strategy)
-        if self._results is not None and key in self._results:
+        if self._results is not None and key in self._results and realizations is None:
             return self._results[key]
         clock = StageClock() if clock is None else clock
         with clock.stage("prepare"):
-            region, labels = self.region_data(item.region), self.labels(item.region, item.grid_values, item.strategy)
+            region = self.region_data(item.region, realizations)
+            labels = self.labels(item.region, item.grid_values, item.strategy)
         result = evaluate_configuration(region, labels, self.model, self.config.fit,
-                                        keep_maps=True if self._results is not None else keep_maps, clock=clock)
-        if self._results is not None:
+                                        keep_maps=True if self._results is not None else keep_maps, clock=clock,
+                                        systematic=systematic)
+        if self._results is not None and realizations is None:
             self._results[key] = result
         return result
+
+    def true_cmb(self, region: str) -> np.ndarray:
+        """The sky's CMB Q/U on the region (2, n_pix), uK_CMB."""
+        return self.sky.cmb[:, self.pixels(region)]
 
     def figures(self, item: WorkItem, result: ConfigurationResult, clock: StageClock | None = None) -> dict:
         """The item's figures (science/figures.py): in-sample, and ``_holdout`` for the held-out ones."""
         c = self.config
-        return item_figures(result.cmb_maps, self.region_data(item.region).cmb, result.systematic_cmb_map,
+        return item_figures(result.cmb_maps, self.true_cmb(item.region), result.systematic_cmb_map,
                             self.geometry(item.region), self.templates, c.spectra, c.sky.r, c.noise.holdout, clock)
 
     def record(self, item: WorkItem, wait: Callable[[], None] | None = None) -> dict:
@@ -230,3 +250,23 @@ class Experiment:
             with clock.stage("write"):
                 wait()
         return item_record(item, result, figures, clock.seconds, __version__, self.config.model)
+
+    def rung_record(self, item: WorkItem, rung: int, realizations: range, earlier: dict | None,
+                    wait: Callable[[], None] | None = None) -> dict:
+        """The record of an item in a rung of successive halving (grid/search.py): its fits on the
+        new noise ``realizations`` added to those of its ``earlier`` record (the previous rung's;
+        None in the first), whose foreground-only fit is reused; figures over all of them
+        (science/figures.merged_item_figures); ``rung`` is stored in the record; ``wait`` as in
+        :meth:`record`."""
+        clock = StageClock()
+        c = self.config
+        systematic = None if earlier is None else systematic_fit(earlier, c.model.fitted)
+        result = self.evaluate(item, keep_maps=True, clock=clock, realizations=realizations, systematic=systematic)
+        figures = merged_item_figures(result.cmb_maps, self.true_cmb(item.region), result.systematic_cmb_map,
+                                      self.geometry(item.region), self.templates, c.spectra, c.sky.r,
+                                      None if earlier is None else record_sums(earlier), clock)
+        if wait is not None:
+            with clock.stage("write"):
+                wait()
+        record = item_record(item, result, figures, clock.seconds, __version__, c.model, rung=rung)
+        return record if earlier is None else merged_record(earlier, record, c.model)

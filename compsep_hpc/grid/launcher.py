@@ -1,11 +1,13 @@
 """MPI grid launcher: split what is left to do, fit, checkpoint, resume.
 
 Rank I of P takes the contiguous slice ``[floor(I N / P), floor((I+1) N / P))`` of the N items
-still to do (by item id), so a rerun with any P resumes where the previous launch stopped. Rank 0
+still to do (by item id) in the search's running rung (grid/search.py: one rung when exhaustive),
+so a rerun with any P resumes where the previous launch stopped. Rank 0
 checks the run folder (a folder of another config is refused before anything is written),
 resolves each region's grid (``grid.above_pixels``, grid/region_grids.py; stored in the run folder
 at the start, and a resume whose grids differ is refused) and broadcasts both; every rank lists
-the same items from rank 0's grids. After that, ranks never wait for each other.
+the same items from rank 0's grids. After that, ranks never wait for each other, but at the end
+of a rung of successive halving, whose survivors rank 0 reads from the checkpoint files.
 SIGTERM/SIGUSR1 (Slurm's ``--signal``) make a rank stop after the item in progress; SIGKILL loses
 at most that item and the one whose record was being written behind it
 (:mod:`compsep_hpc.store.background_writer`).
@@ -19,6 +21,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import NamedTuple
 
 from compsep_hpc import __version__
@@ -36,10 +39,11 @@ from compsep_hpc.grid.runtime import (
     select_local_device,
     world_comm,
 )
+from compsep_hpc.grid.search import Rung, plan_text, rung_folder, search_rungs
 from compsep_hpc.grid.work import WorkItem, stored_region_grids, work_list
 from compsep_hpc.precision import enable_float64
 from compsep_hpc.store.background_writer import BackgroundWriter
-from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids
+from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids, read_records
 from compsep_hpc.store.records import record_units
 from compsep_hpc.store.run_folder import (check_run_folder, config_yaml, create_run_folder, read_geometry,
                                           read_cmb_spectra, write_geometry, write_templates)
@@ -112,6 +116,20 @@ def shared_truth_seed_note(config: RunConfig) -> str | None:
             "K-means partitions at the true counts (the truth lies inside the fitted model family)")
 
 
+class Session(NamedTuple):
+    """What every rung of one launch on one rank shares."""
+
+    config: RunConfig
+    run_dir: Path
+    experiment: Experiment
+    comm: object
+    rank: int
+    n_ranks: int
+    launch_id: str
+    stop: StopFlag
+    log: logging.Logger
+
+
 def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, comm=None) -> list[int]:
     """Run (or resume) the grid of ``config`` in ``run_dir``; returns the item ids this rank did."""
     stop = StopFlag()  # before anything slow: a stop signal during start-up must not kill the rank
@@ -124,36 +142,75 @@ def launch(config: RunConfig, run_dir: str | Path, *, dry_run: bool = False, com
     prepared = collective(comm, rank, lambda: _prepare(config, run_dir, experiment, dry_run))
     done, launch_id, grids, grids_unknown = prepared
     items = work_list(config, grids)  # the same on every rank: rank 0's grids
-    todo = [it for it in items if it.item_id not in set(done)]
-    lo, hi = rank_slice(len(todo), rank, n_ranks)
     if dry_run:
         if rank == 0:
             print_dry_run(config, grids, grids_unknown, items, done, n_ranks)
+            print(plan_text(config, items), flush=True)
         stop.ignore_from_now()
         return []
     experiment.use_run_folder(run_dir)  # what rank 0 stored, on every rank: templates, CMB spectra, geometries
     enable_compilation_cache(run_dir)
     device = select_local_device(rank)
     log = _logger(run_dir / "logs" / f"{launch_id}_rank{rank:05d}.log", rank)
-    log.info("launch %s rank %d/%d device %s: %d of %d items left to do, mine: %d",
-             launch_id, rank, n_ranks, device, len(todo), len(items), hi - lo)
+    log.info("launch %s rank %d/%d device %s: %d items, search %s", launch_id, rank, n_ranks, device, len(items),
+             config.search.strategy)
     note = shared_truth_seed_note(config)
     if note is not None:
         log.info("note: %s", note)
         if rank == 0:
             print(f"compsep-hpc: note: {note}", file=sys.stderr, flush=True)
-    writer = CheckpointWriter(run_dir, rank=rank, n_ranks=n_ranks, launch_id=launch_id,
-                              config_sha256=config.sha256(), config_yaml=config_yaml(config),
-                              package_version=__version__, units=record_units(config.model))
+    session = Session(config, run_dir, experiment, comm, rank, n_ranks, launch_id, stop, log)
     try:
-        return _run_items(experiment, todo[lo:hi], writer, stop, log, (rank, n_ranks))
+        return _search(session, items, grids)
     finally:
         stop.ignore_from_now()
 
 
-def _run_items(experiment: Experiment, mine: list[WorkItem], writer: CheckpointWriter, stop: StopFlag,
+def _search(session: Session, items: list[WorkItem], grids: dict[str, RegionGrid]) -> list[int]:
+    """The search driver (grid/search.py): rank 0 reads from the checkpoint files which rung is
+    running and what it still has to do, every rank runs its contiguous share of that, then (under
+    halving) all wait and go on with the next rung, unless a rank was stopped by a signal."""
+    s = session
+    completed: list[int] = []
+    while True:
+        rung = collective(s.comm, s.rank, lambda: search_rungs(s.run_dir, s.config, items, grids))[-1]
+        todo = rung.todo
+        if not todo:
+            return completed
+        lo, hi = rank_slice(len(todo), s.rank, s.n_ranks)
+        s.log.info("rung %d: %d of %d items left, realizations %d..%d, mine: %d", rung.index, len(todo),
+                   len(rung.items), rung.first, rung.realizations - 1, hi - lo)
+        completed += _run_rung(session, rung, todo[lo:hi])
+        if s.config.search.strategy == "exhaustive" or s.comm.allreduce(int(s.stop.signal is not None)):
+            return completed
+
+
+def _run_rung(session: Session, rung: Rung, mine: list[WorkItem]) -> list[int]:
+    """Evaluate ``mine`` of ``rung`` (launch(items, realizations)): the exhaustive record of all
+    realizations, or under halving the rung's record of its new realizations added to the
+    previous rung's record of the item."""
+    s = session
+    c = s.config
+    earlier: dict[int, dict] = {}
+    if rung.index > 0:
+        folder = rung_folder(s.run_dir, c.search, rung.index - 1)
+        earlier = {r["item_id"]: r for r in read_records(folder, config_sha256=c.sha256(),
+                                                         item_ids={it.item_id for it in mine})}
+    if c.search.strategy == "exhaustive":
+        evaluate = s.experiment.record
+    else:
+        evaluate = lambda item, wait: s.experiment.rung_record(  # noqa: E731
+            item, rung.index, rung.new_realizations, earlier.get(item.item_id), wait=wait)
+    writer = CheckpointWriter(rung_folder(s.run_dir, c.search, rung.index), rank=s.rank, n_ranks=s.n_ranks,
+                              launch_id=s.launch_id, config_sha256=c.sha256(), config_yaml=config_yaml(c),
+                              package_version=__version__, units=record_units(c.model))
+    return _run_items(evaluate, mine, writer, s.stop, s.log, (s.rank, s.n_ranks))
+
+
+def _run_items(evaluate: Callable, mine: list[WorkItem], writer: CheckpointWriter, stop: StopFlag,
                log: logging.Logger, rank_of: tuple[int, int]) -> list[int]:
-    """Evaluate ``mine`` in order, each record written behind the next item's fit; stops early on a signal."""
+    """Evaluate ``mine`` in order (``evaluate(item, wait)``: its record), each record written behind
+    the next item's fit; stops early on a signal."""
     completed: list[int] = []
     start = time.perf_counter()
     by_id = {item.item_id: item for item in mine}
@@ -161,8 +218,8 @@ def _run_items(experiment: Experiment, mine: list[WorkItem], writer: CheckpointW
     def written(item_id: int, record) -> None:  # on the writer thread, once the record is durable
         item = by_id[item_id]
         completed.append(item_id)
-        log.info("item %d %s K=%s done in %.2fs, cmb_variance %.6g, unconverged %d",
-                 item_id, item.region, item.grid_values, record["seconds"],
+        log.info("item %d %s K=%s rung %d done in %.2fs, cmb_variance %.6g, unconverged %d",
+                 item_id, item.region, item.grid_values, record["rung"], record["seconds"],
                  record["cmb_variance"], record["n_unconverged"])
         _progress(*rank_of, len(completed), len(mine), start, item)
 
@@ -172,7 +229,7 @@ def _run_items(experiment: Experiment, mine: list[WorkItem], writer: CheckpointW
             if stop.signal is not None:
                 log.info("signal %d received: stopping before item %d", stop.signal, item.item_id)
                 break
-            record = experiment.record(item, wait=background.wait)  # the previous record is written meanwhile
+            record = evaluate(item, wait=background.wait)  # the previous record is written meanwhile
             background.append(item.item_id, record)  # written while the next item fits
             released = release_compiled_code()
             if released is not None:

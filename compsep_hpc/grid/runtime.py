@@ -25,6 +25,9 @@ class SerialComm:
     def bcast(self, obj, root: int = 0):
         return obj
 
+    def allreduce(self, obj):
+        return obj
+
 
 def world_comm():
     """MPI.COMM_WORLD, or a one-rank stand-in when mpi4py or its MPI library cannot load."""

@@ -39,7 +39,7 @@ from compsep_hpc.grid.work import WorkItem, run_work_list
 from compsep_hpc.provenance import code_version
 from compsep_hpc.report.items_table import items_csv
 from compsep_hpc.report.reduce import pick_entry, record_row
-from compsep_hpc.report.selection import CRITERIA, json_float, pick_patch_keys, scalars
+from compsep_hpc.science.selection import CRITERIA, json_float, pick_patch_keys, scalars
 from compsep_hpc.store.atomic import write_atomic
 from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids, read_records
 from compsep_hpc.store.records import record_units

@@ -2,7 +2,7 @@
 ``items.csv``, ``selection.json``, ``summary.txt`` and ``plots/``. No MPI; works on a run still in
 progress (only completed records count, missing items are reported).
 
-Selection: per region, the pick of every criterion of report/selection.py (``min_cmb_mse``,
+Selection: per region, the pick of every criterion of science/selection.py (``min_cmb_mse``,
 ``min_variance``, ``min_aic``, ``min_bic``, and ``min_r_upper``, ``min_r_upper_low_bias`` with r
 records), each the completed item of minimum figure among the items whose every noise realization
 and systematic fit converged and whose figure is finite; the others are excluded, never scored, and
@@ -32,14 +32,15 @@ import numpy as np
 
 from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import CompsepError
-from compsep_hpc.grid.work import WorkItem, run_work_list
+from compsep_hpc.grid.search import latest_records, rung_records, search_rungs
+from compsep_hpc.grid.work import WorkItem, run_work_list, stored_region_grids
 from compsep_hpc.provenance import code_version
-from compsep_hpc.report.items_table import HOLDOUT_COLUMNS, R_COLUMNS, at_bound_columns, item_row, items_csv
-from compsep_hpc.report.selection import (CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS, choice, criterion_metric,
+from compsep_hpc.report.items_table import items_csv
+from compsep_hpc.store.item_rows import HOLDOUT_COLUMNS, R_COLUMNS, at_bound_columns, item_row
+from compsep_hpc.science.selection import (CRITERIA, DEFAULT_MAX_R_BIAS, choice, criterion_metric,
                                           pick, scalars, select, usable)
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.atomic import write_atomic
-from compsep_hpc.store.checkpoint import read_records
 from compsep_hpc.store.run_folder import load_run_folder, write_geometry
 
 
@@ -51,27 +52,29 @@ def pick_figures(parameters: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def pick_entry(row: dict | None, model) -> dict | None:
-    """The ``selection.json`` form of a picked ``row`` (report/selection.py ``choice``) of a run of ``model``."""
+    """The ``selection.json`` form of a picked ``row`` (science/selection.py ``choice``) of a run of ``model``."""
     return choice(row, pick_figures(model.fitted), model.patch_keys)
 
 
-def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, plots: bool = True,
+def reduce_run(run_dir: str | os.PathLike, criterion: str | None = None, plots: bool = True,
                max_r_bias: float = DEFAULT_MAX_R_BIAS, regions_only: bool = False) -> dict:
     """Reduce a run folder; returns the selection (the content of ``selection.json``).
 
-    ``regions_only`` keeps the per-region picks and ``items.csv`` and leaves out what refits picks:
+    ``criterion`` None: the run's ``search.criterion`` (DEFAULT_CRITERION unless set), the one a
+    halving search ranked its rungs by. ``regions_only`` keeps the per-region picks and ``items.csv`` and leaves out what refits picks:
     the stitched combined r figures (None in ``selection.json``) and the plots.
 
     Raises CompsepError for an unknown criterion, a folder without any completed record, or
     an r criterion when the records carry no ``r_upper`` field.
     """
-    metric = criterion_metric(criterion)
     if not math.isfinite(max_r_bias):
         raise CompsepError(f"max_r_bias must be a finite number, got {max_r_bias}")
     run_dir = Path(run_dir)
     config, _meta = load_run_folder(run_dir)
+    criterion = config.search.criterion if criterion is None else criterion
+    metric = criterion_metric(criterion)
     items = run_work_list(run_dir, config)
-    records = [r for r in read_records(run_dir, config_sha256=config.sha256()) if 0 <= r["item_id"] < len(items)]
+    records = search_records(run_dir, config, items)
     if not records:
         raise CompsepError(f"{run_dir}: no completed item yet (0 of {len(items)}); nothing to reduce")
     has_r = any("r_upper" in r for r in records)
@@ -83,7 +86,8 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     experiment = Experiment.from_run_folder(run_dir, config)
     rows = [record_row(r, items[r["item_id"]], experiment) for r in records]
     write_atomic(run_dir / "items.csv", items_csv(rows, config.model.fitted))
-    regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r, max_r_bias)
+    last_rung = max(r["rung"] for r in rows)  # halving: the picks are the last rung's items
+    regions, chosen = _region_picks(config, items, rows, experiment, criterion, has_r, max_r_bias, last_rung)
     picks = {r: regions[r]["min_r_upper"] for r in regions} if has_r else None
     stitch = has_r and not regions_only
     combined_r = _combined_r(run_dir, experiment, items, picks) if stitch else None
@@ -96,7 +100,8 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     selection: dict[str, Any] = {
         "config_sha256": config.sha256(), **code_version(), "run_name": config.name,
         "criterion": criterion, "selection_metric": metric, "max_r_bias": max_r_bias, "holdout": config.noise.holdout,
-        "n_items_done": len(rows), "n_items_total": len(items), "regions": regions,
+        "n_items_done": len(rows), "n_items_total": len(items), "search": config.search.strategy,
+        "rung": last_rung, "regions": regions,
         "combined": {**{key: _combined_means(regions, key) for key in CRITERIA if key != "min_r_upper"},
                      "min_r_upper": scalars(combined_r),
                      "multires_baselines": {p: scalars(c) for p, c in combined_baselines.items()}}, "plots": [],
@@ -113,6 +118,13 @@ def reduce_run(run_dir: str | os.PathLike, criterion: str = DEFAULT_CRITERION, p
     return selection
 
 
+def search_records(run_dir: Path, config: RunConfig, items: list[WorkItem]) -> list[dict]:
+    """Each item's record of the highest rung of the search it reached (grid/search.py; the one
+    record of an exhaustive run), by item id."""
+    rungs = search_rungs(run_dir, config, items, stored_region_grids(run_dir, config) or {})
+    return [r for r in latest_records(rung_records(run_dir, config, rungs)) if 0 <= r["item_id"] < len(items)]
+
+
 def n_data_values(experiment, region: str) -> int:
     """The data values of a region, pixels x bands x 2 (Q, U): the n of the BIC."""
     return len(experiment.pixels(region)) * len(experiment.config.instrument.frequencies) * 2
@@ -127,13 +139,14 @@ def record_row(record: dict, item: WorkItem, experiment) -> dict:
 
 
 def _region_picks(config: RunConfig, items: list[WorkItem], rows: list[dict], experiment, criterion: str,
-                  has_r: bool, max_r_bias: float) -> tuple[dict[str, dict], dict[str, dict | None]]:
-    """Per region its ``selection.json`` entry, and the row picked by ``criterion`` (for the plots)."""
+                  has_r: bool, max_r_bias: float, rung: int = 0) -> tuple[dict[str, dict], dict[str, dict | None]]:
+    """Per region its ``selection.json`` entry, and the row picked by ``criterion`` (for the
+    plots), the picks among the grid items of search rung ``rung``."""
     regions: dict[str, dict] = {}
     chosen: dict[str, dict | None] = {}
     for region in config.regions.names:
         every = [r for r in rows if r["region"] == region]
-        region_rows = [r for r in every if not r["baseline_preset"]]
+        region_rows = [r for r in every if not r["baseline_preset"] and r["rung"] == rung]
         picks = {key: pick(region_rows, key, max_r_bias) if has_r or not rule.needs_r else None
                  for key, rule in CRITERIA.items()}
         chosen[region] = picks[criterion]

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from compsep_hpc.grid.work import run_work_list
+from compsep_hpc.grid.search import latest_records, rung_folder, rung_progress, rung_records, search_rungs
+from compsep_hpc.grid.work import run_work_list, stored_region_grids
 from compsep_hpc.stage_clock import STAGES
-from compsep_hpc.store.checkpoint import file_attributes, read_records, record_files
+from compsep_hpc.store.checkpoint import file_attributes, record_files
 from compsep_hpc.store.run_folder import load_run_folder
 
 MAX_LISTED = 10  # failed item ids listed in full
@@ -43,9 +44,9 @@ def _stage_seconds(records: list[dict]) -> dict[str, Any] | None:
     return {"items": len(timed), **{s: float(sum(r[f"seconds_{s}"] for r in timed)) for s in STAGES}}
 
 
-def _files(run_dir: Path) -> tuple[int, list[tuple[float, dict]]]:
-    """The number of record files and (mtime, attributes) of the readable ones."""
-    files = record_files(run_dir)
+def _files(folders: list[Path]) -> tuple[int, list[tuple[float, dict]]]:
+    """The number of record files of the run's record ``folders`` and (mtime, attributes) of the readable ones."""
+    files = [path for folder in folders for path in record_files(folder)]
     attrs = []
     for path in files:
         try:
@@ -56,37 +57,45 @@ def _files(run_dir: Path) -> tuple[int, list[tuple[float, dict]]]:
 
 
 def status_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Items done/total per region, failures, mean time per item, files and ranks, and an ETA.
+    """Items done/total per region and per search rung, failures, mean time per item, files and
+    ranks, and an ETA.
 
-    Failed items are those with an unconverged noise realization (``n_unconverged > 0``) or an
-    unconverged systematic (foreground-only) fit. The ETA is remaining items x mean seconds per
-    item / the ``n_ranks`` of the newest record file (the latest launch's rank count).
+    Under successive halving (grid/search.py) an item counts once per rung, a rung not reached
+    yet with its planned size (an upper bound), and the failures and parameters on a bound are
+    those of each item's latest record. Failed items are those with an unconverged noise
+    realization (``n_unconverged > 0``) or an unconverged systematic (foreground-only) fit. The
+    ETA is what is left x mean seconds per record / the ``n_ranks`` of the newest record file
+    (the latest launch's rank count).
     """
     run_dir = Path(run_dir)
     config, meta = load_run_folder(run_dir)
     items = run_work_list(run_dir, config)  # the regions' grids stored at the run's start
-    records = [r for r in read_records(run_dir, config_sha256=config.sha256()) if 0 <= r["item_id"] < len(items)]
-    done = {r["item_id"] for r in records}
-    n_files, attrs = _files(run_dir)
-    seconds = [float(r["seconds"]) for r in records if "seconds" in r]
+    rungs = search_rungs(run_dir, config, items, stored_region_grids(run_dir, config) or {})
+    per_rung = rung_records(run_dir, config, rungs)
+    every = [r for records in per_rung for r in records]
+    records = latest_records(per_rung)
+    progress = rung_progress(config, items, rungs)
+    n_files, attrs = _files([rung_folder(run_dir, config.search, r.index) for r in rungs])
+    seconds = [float(r["seconds"]) for r in every if "seconds" in r]
     mean_s = sum(seconds) / len(seconds) if seconds else None
     latest = max(attrs, key=lambda t: t[0])[1] if attrs else {}
     n_ranks = max(int(latest.get("n_ranks", 1)), 1)
-    remaining = len(items) - len(done)
+    done, total = sum(p["done"] for p in progress), sum(p["total"] for p in progress)
+    regions = {region: {"done": sum(sum(it.region == region for it in r.items if it.item_id in r.done) for r in rungs),
+                        "total": sum(sum(it.region == region for it in r.items) for r in rungs)}
+               for region in config.regions.names}
     return {
         "run_name": config.name, "run_dir": str(run_dir), "config_sha256": config.sha256(),
-        "package_version": meta.get("package_version"), "items_done": len(done), "items_total": len(items),
-        "complete": remaining == 0,
-        "regions": {region: {"done": sum(it.item_id in done for it in items if it.region == region),
-                             "total": sum(it.region == region for it in items)} for region in config.regions.names},
+        "package_version": meta.get("package_version"), "items_done": done, "items_total": total,
+        "complete": done == total, "search": config.search.strategy, "rungs": progress, "regions": regions,
         "unconverged_items": [r["item_id"] for r in records if int(r.get("n_unconverged", 0)) > 0],
         "systematic_unconverged_items": [r["item_id"] for r in records if not bool(r.get("systematic_converged", True))],
         "fitted_parameters": list(config.model.fitted), "at_bound": _at_bound(records, config.model.fitted),
         "record_files": n_files, "ranks_seen": len({(a.get("launch_id"), a.get("rank")) for _, a in attrs}),
         "launches": len({a.get("launch_id") for _, a in attrs}),
-        "mean_seconds_per_item": mean_s, "stage_seconds": _stage_seconds(records),
+        "mean_seconds_per_item": mean_s, "stage_seconds": _stage_seconds(every),
         "latest_launch": latest.get("launch_id"), "latest_n_ranks": n_ranks,
-        "eta_seconds": 0.0 if remaining == 0 else (None if mean_s is None or not attrs else remaining * mean_s / n_ranks),
+        "eta_seconds": 0.0 if done == total else (None if mean_s is None or not attrs else (total - done) * mean_s / n_ranks),
     }
 
 
@@ -131,6 +140,9 @@ def format_status(s: dict[str, Any]) -> str:
     lines = [f"run {s['run_name']} in {s['run_dir']} (config {s['config_sha256'][:12]}, "
              f"package {s['package_version'] or '?'})", f"items done: {s['items_done']} / {s['items_total']}"]
     lines += [f"  {region:<10} {r['done']:>7} / {r['total']}" for region, r in s["regions"].items()]
+    if s["search"] != "exhaustive":
+        lines += [f"  rung {p['rung']} ({p['realizations']} realizations): {p['done']} / {p['total']}"
+                  + ("" if p["reached"] else " (planned, at most)") for p in s["rungs"]]
     lines.append(_failures("unconverged realizations", s["unconverged_items"]))
     b = s["at_bound"]
     lines.append("parameters on a bound: -" if b is None else

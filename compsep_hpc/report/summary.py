@@ -1,12 +1,12 @@
 """The human summary of a selection: what ``compsep-hpc reduce`` prints and ``summary.txt`` holds.
 
 The patch-count columns are the ``K_<parameter>`` keys of the selection's picks (its run's fitted
-parameters, in the model's order: report/selection.py ``pick_patch_keys``).
+parameters, in the model's order: science/selection.py ``pick_patch_keys``).
 """
 
 from __future__ import annotations
 
-from compsep_hpc.report.selection import pick_patch_keys
+from compsep_hpc.science.selection import pick_patch_keys
 
 
 def _fmt(x: float | None) -> str:

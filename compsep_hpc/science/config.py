@@ -1,13 +1,38 @@
 """The ``spectra`` section of a run config: the residual BB bandpowers (binning, multipole range),
-the taper of the region masks, and the lensing amplitude of the r likelihood."""
+the taper of the region masks, and the lensing amplitude of the r likelihood; and the table of
+the selection criteria (science/selection.py), which configs name (``search.criterion``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from compsep_hpc.config_fields import choice, default, field_names, int_value, number, section
 from compsep_hpc.errors import ConfigError
+
+
+class Criterion(NamedTuple):
+    """A selection rule: the row ``figure`` it minimises, whether that needs the r records, and
+    whether only items with ``r_bias`` <= ``max_r_bias`` compete."""
+
+    figure: str
+    needs_r: bool = False
+    bias_capped: bool = False
+
+
+CRITERIA: dict[str, Criterion] = {
+    "min_cmb_mse": Criterion("cmb_mse"),
+    "min_variance": Criterion("cmb_variance"),
+    "min_r_upper": Criterion("r_upper", needs_r=True),
+    "min_r_upper_low_bias": Criterion("r_upper", needs_r=True, bias_capped=True),
+    "min_aic": Criterion("aic"),
+    "min_bic": Criterion("bic"),
+}
+"""criterion -> its rule (science/selection.py says what each does); the one table of the criteria."""
+DEFAULT_CRITERION = "min_cmb_mse"
+DEFAULT_MAX_R_BIAS = 1e-3
+"""Default cap of ``min_r_upper_low_bias`` on r_hat - sky.r: LiteBIRD's target total uncertainty on r."""
 
 APOD_TYPES = ("C1", "C2")
 """NaMaster's tapers (science/apodization.py)."""

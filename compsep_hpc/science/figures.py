@@ -82,29 +82,66 @@ def realization_r_hats(cl_realizations: np.ndarray, cl_statistical: np.ndarray, 
     return np.array([r_figures(cl, cl_statistical, templates, coupling, spectra, r_in).r_hat for cl in cl_realizations])
 
 
-def subset_figures(
-    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
-    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, clock: StageClock | None = None,
-) -> dict[str, np.ndarray | float]:
-    """Figures of the realizations ``cmb_maps`` (n, 2, n_pix) of one item (see module docstring),
-    their seconds charged to ``clock``'s ``cmb_maps``, ``spectra`` and ``r`` when given."""
+class RealizationSums(NamedTuple):
+    """What the figures of a set of realizations are computed from, merged exactly with another
+    set's by :func:`merge_sums`: ``count`` realizations, ``cmb_mean`` (2, n_pix) their mean
+    recovered CMB, uK_CMB, ``cmb_variance`` and ``cmb_mse`` over them (uK^2), ``cl_realizations``
+    (count, n_bins) the residual BB bandpowers of each and ``cl_systematic`` (n_bins,) those of
+    the foreground-only fit's CMB, uK^2."""
+
+    count: int
+    cmb_mean: np.ndarray
+    cmb_variance: float
+    cmb_mse: float
+    cl_realizations: np.ndarray
+    cl_systematic: np.ndarray
+
+
+def realization_sums(cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+                     clock: StageClock | None = None) -> RealizationSums:
+    """The :class:`RealizationSums` of the recovered CMB maps ``cmb_maps`` (n, 2, n_pix); seconds
+    charged to ``clock``'s ``cmb_maps`` and ``spectra``."""
     clock = StageClock() if clock is None else clock
     with clock.stage("cmb_maps"):
-        variance, mse = cmb_variance(cmb_maps), cmb_mse(cmb_maps, true_cmb)
+        mean, variance, mse = cmb_maps.mean(axis=0), cmb_variance(cmb_maps), cmb_mse(cmb_maps, true_cmb)
     with clock.stage("spectra"):
         cls = residual_spectra(cmb_maps, true_cmb, systematic_cmb, geometry.pixels, geometry.weights, geometry.coupling)
+    return RealizationSums(cmb_maps.shape[0], mean, variance, mse, cls["per_realization"], cls["systematic"])
+
+
+def merge_sums(a: RealizationSums, b: RealizationSums) -> RealizationSums:
+    r"""The sums of the realizations of ``a`` and ``b`` together (the same item, disjoint
+    realizations), exact up to rounding: with :math:`\delta = \bar s_b - \bar s_a` per pixel and
+    :math:`n = n_a + n_b`, :math:`\mathrm{Var} = (n_a \mathrm{Var}_a + n_b \mathrm{Var}_b + \frac{n_a n_b}{n}
+    \langle\delta^2\rangle_p) / n` (Chan, Golub & LeVeque's pairwise update, averaged over pixels),
+    the mean square error and the mean weighted by the counts, the bandpowers stacked."""
+    n = a.count + b.count
+    delta = b.cmb_mean - a.cmb_mean
+    variance = (a.count * a.cmb_variance + b.count * b.cmb_variance + a.count * b.count / n * np.mean(delta**2)) / n
+    return RealizationSums(
+        count=n, cmb_mean=a.cmb_mean + delta * (b.count / n), cmb_variance=float(variance),
+        cmb_mse=float((a.count * a.cmb_mse + b.count * b.cmb_mse) / n),
+        cl_realizations=np.concatenate([a.cl_realizations, b.cl_realizations]), cl_systematic=a.cl_systematic)
+
+
+def sums_figures(sums: RealizationSums, templates: CmbTemplates, coupling: BandpowerCoupling, spectra: SpectraConfig,
+                 r_in: float, clock: StageClock | None = None) -> dict[str, np.ndarray | float]:
+    """The figures of a set of realizations (see module docstring) from its sums; the r seconds
+    charged to ``clock``'s ``r``."""
+    clock = StageClock() if clock is None else clock
+    cl_total = sums.cl_realizations.mean(axis=0)
+    cl_statistical = cl_total - sums.cl_systematic
     with clock.stage("r"):
-        r = r_figures(cls["total"], cls["statistical"], templates, geometry.coupling, spectra, r_in)
-        r_hats = realization_r_hats(cls["per_realization"], cls["statistical"], templates, geometry.coupling, spectra,
-                                    r_in)
+        r = r_figures(cl_total, cl_statistical, templates, coupling, spectra, r_in)
+        r_hats = realization_r_hats(sums.cl_realizations, cl_statistical, templates, coupling, spectra, r_in)
     return {
-        "cmb_variance": variance,
-        "cmb_mse": mse,
-        "cl_total": cls["total"],
-        "cl_total_std": (cls["per_realization"].std(axis=0, ddof=1) if cmb_maps.shape[0] > 1
-                         else np.full_like(cls["total"], np.nan)),
-        "cl_statistical": cls["statistical"],
-        "cl_systematic": cls["systematic"],
+        "cmb_variance": sums.cmb_variance,
+        "cmb_mse": sums.cmb_mse,
+        "cl_total": cl_total,
+        "cl_total_std": (sums.cl_realizations.std(axis=0, ddof=1) if sums.count > 1
+                         else np.full_like(cl_total, np.nan)),
+        "cl_statistical": cl_statistical,
+        "cl_systematic": sums.cl_systematic,
         "r_hat": r.r_hat,
         "sigma_r": r.sigma_r,
         "r_upper": r.r_upper,
@@ -112,6 +149,16 @@ def subset_figures(
         "r_hat_realizations": r_hats,
         "sigma_r_sim": float(np.std(r_hats, ddof=1)) if r_hats.size > 1 else float("nan"),
     }
+
+
+def subset_figures(
+    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, clock: StageClock | None = None,
+) -> dict[str, np.ndarray | float]:
+    """Figures of the realizations ``cmb_maps`` (n, 2, n_pix) of one item (see module docstring),
+    their seconds charged to ``clock``'s ``cmb_maps``, ``spectra`` and ``r`` when given."""
+    sums = realization_sums(cmb_maps, true_cmb, systematic_cmb, geometry, clock)
+    return sums_figures(sums, templates, geometry.coupling, spectra, r_in, clock)
 
 
 def split_figures(
@@ -144,3 +191,31 @@ def item_figures(
         per_realization = spatial_variance(cmb_maps)
     return {"spatial_variance": per_realization, "apod_warning": geometry.apod_warning,
             **split_figures(cmb_maps, true_cmb, systematic_cmb, geometry, templates, spectra, r_in, holdout, clock)}
+
+
+def merged_item_figures(
+    cmb_maps: np.ndarray, true_cmb: np.ndarray, systematic_cmb: np.ndarray, geometry: RegionGeometry,
+    templates: CmbTemplates, spectra: SpectraConfig, r_in: float, earlier: RealizationSums | None,
+    clock: StageClock | None = None,
+) -> dict[str, np.ndarray | float]:
+    """The figures of an item in a rung of successive halving (no held-out realizations): those of
+    the ``earlier`` realizations' sums (None in the first rung) and of ``cmb_maps`` (n, 2, n_pix),
+    the new ones, together; with ``spatial_variance`` of the new ones, the region's
+    ``apod_warning``, and the merged ``cmb_mean`` and ``cl_realizations``, from which the next rung
+    merges again."""
+    clock = StageClock() if clock is None else clock
+    with clock.stage("cmb_maps"):
+        per_realization = spatial_variance(cmb_maps)
+    sums = realization_sums(cmb_maps, true_cmb, systematic_cmb, geometry, clock)
+    if earlier is not None:
+        sums = merge_sums(earlier, sums)
+    return {"spatial_variance": per_realization, "apod_warning": geometry.apod_warning,
+            **sums_figures(sums, templates, geometry.coupling, spectra, r_in, clock),
+            "cmb_mean": sums.cmb_mean, "cl_realizations": sums.cl_realizations}
+
+
+def record_sums(record: dict) -> RealizationSums:
+    """The :class:`RealizationSums` stored in a rung's record (:func:`merged_item_figures`'s fields)."""
+    cl = np.asarray(record["cl_realizations"])
+    return RealizationSums(cl.shape[0], np.asarray(record["cmb_mean"]), float(record["cmb_variance"]),
+                           float(record["cmb_mse"]), cl, np.asarray(record["cl_systematic"]))

@@ -36,7 +36,8 @@ from compsep_hpc.separation.likelihood import (
 from compsep_hpc.separation import model_terms
 from compsep_hpc.separation.newton import NewtonTerms, minimize_newton, newton_step
 from compsep_hpc.separation.observations import RegionData
-from compsep_hpc.separation.packing import PackedLayout, hessian_structure, packed_layout, per_entry, shift_patches, split, unpack
+from compsep_hpc.separation.packing import (PackedLayout, hessian_structure, pack, packed_layout, per_entry, shift_patches,
+                                           split, unpack)
 from compsep_hpc.precision import require_float64
 from compsep_hpc.stage_clock import StageClock
 from compsep_hpc.separation.config import FitConfig
@@ -203,6 +204,22 @@ def _host_result(result: FitResult, problem: FitProblem, layout: PackedLayout, n
     return result._replace(n_at_bound=counts, params=split(result.params, layout, names))
 
 
+def _systematic(fit_all, foregrounds: jnp.ndarray, problem: FitProblem, layout: PackedLayout, model: SpectralModel,
+                systematic: FitResult | None) -> tuple[jnp.ndarray, np.ndarray, FitResult]:
+    """The foreground-only fit: its flat parameters (size,), its CMB (2, n_pix) and its host
+    result; fitted, or ``systematic`` (a host result of the same configuration, e.g. from an
+    earlier record) reused, its CMB reconstructed."""
+    names = model.sky.fitted
+    if systematic is None:
+        sys_fit = fit_all(foregrounds, problem)
+        params = sys_fit.params[0]
+        result = jax.tree.map(lambda x: x[0], _host_result(sys_fit, problem, layout, names))
+    else:
+        params, result = jnp.asarray(pack(systematic.params, np.asarray(problem.start), layout, names)), systematic
+    cmb = np.asarray(_reconstruct(params[None], foregrounds, problem, model))[0]
+    return params, cmb, result
+
+
 def evaluate_configuration(
     region: RegionData,
     labels: np.ndarray,
@@ -211,9 +228,11 @@ def evaluate_configuration(
     *,
     keep_maps: bool = True,
     clock: StageClock | None = None,
+    systematic: FitResult | None = None,
 ) -> ConfigurationResult:
     """Fit and score one configuration. ``labels`` (n_p, n_pix): patch of each pixel per fitted
-    parameter of ``model.sky`` (its order).
+    parameter of ``model.sky`` (its order); ``systematic``: the configuration's foreground-only
+    fit when already known (a host FitResult, params per parameter), else it is fitted.
 
     The parameters are fitted as one flat vector padded to a size class (packing.py) and
     the joint cells are padded to a size class too (cells.size_class), so a grid compiles a
@@ -230,12 +249,10 @@ def evaluate_configuration(
         data, foregrounds = jnp.asarray(region.data), jnp.asarray(region.foregrounds)[None]
     fit_all = partial(_fit, model=model, likelihood=likelihood, **fit_settings(fit))
     with clock.stage("systematic_fit"):
-        sys_fit = fit_all(foregrounds, problem)
-        sys_cmb = np.asarray(_reconstruct(sys_fit.params, foregrounds, problem, model))[0]
-        sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_fit, problem, layout, names))
+        sys_params, sys_cmb, sys_result = _systematic(fit_all, foregrounds, problem, layout, model, systematic)
     with clock.stage("noisy_fits"):
         if fit.realizations == "linearized":  # one Newton step from the noiseless optimum
-            result = fit_all(data, problem._replace(start=sys_fit.params[0]), realizations="linearized")
+            result = fit_all(data, problem._replace(start=sys_params), realizations="linearized")
         else:
             result = fit_all(data, problem)
         result = jax.block_until_ready(result)

@@ -74,6 +74,15 @@ def split(x: np.ndarray, layout: PackedLayout, names: tuple[str, ...]) -> dict[s
     return {p: x[..., off:off + k] for p, off, k in zip(names, layout.offsets, layout.counts)}
 
 
+def pack(values: dict[str, np.ndarray], start: np.ndarray, layout: PackedLayout, names: tuple[str, ...]) -> np.ndarray:
+    """The flat vector of the per-parameter ``values`` (the inverse of :func:`split`), the padding
+    entries those of ``start`` (size,)."""
+    x = np.array(start, dtype=np.float64)
+    for p, off, k in zip(names, layout.offsets, layout.counts):
+        x[off:off + k] = values[p]
+    return x
+
+
 def hessian_structure(cell_patches: np.ndarray, layout: PackedLayout, dense_block: bool = True) -> HessianStructure:
     """The Hessian's sparsity for the Newton fit, from the cells' unshifted patch indices
     ``cell_patches`` (n_p, n_cells): the family with most patches is eliminated (ties: the first),

@@ -187,9 +187,10 @@ class CheckpointWriter:
         self.close()
 
 
-def _read_file(path: Path, config_sha256: str | None, ids_only: bool
+def _read_file(path: Path, config_sha256: str | None, ids_only: bool, wanted: set[int] | None = None
                ) -> tuple[list[int], list[dict[str, Any]]]:
-    """Item ids and (unless ``ids_only``) records of one file; OSError & co. if unreadable."""
+    """Item ids and (unless ``ids_only``) records of one file (those of ``wanted`` ids only when
+    given); OSError & co. if unreadable."""
     with _open_read(path) as f:
         if _py(f.attrs.get("format")) != FORMAT:
             raise ValueError(f"format attribute is not {FORMAT!r}")
@@ -201,7 +202,7 @@ def _read_file(path: Path, config_sha256: str | None, ids_only: bool
             return ids, []
         items = f["items"]
         records = []
-        for item in ids:
+        for item in ids if wanted is None else [i for i in ids if i in wanted]:
             group = items[f"{item:07d}"]
             rec: dict[str, Any] = {"item_id": item}
             rec.update((k, _py(v)) for k, v in group.attrs.items())
@@ -216,13 +217,13 @@ def _read_file(path: Path, config_sha256: str | None, ids_only: bool
         return ids, records
 
 
-def _scan(run_dir: str | os.PathLike, config_sha256: str | None, ids_only: bool
+def _scan(run_dir: str | os.PathLike, config_sha256: str | None, ids_only: bool, wanted: set[int] | None = None
           ) -> tuple[set[int], list[dict[str, Any]]]:
     seen: dict[int, Path] = {}
     records: list[dict[str, Any]] = []
     for path in record_files(run_dir):
         try:
-            ids, recs = _read_file(path, config_sha256, ids_only)
+            ids, recs = _read_file(path, config_sha256, ids_only, wanted)
         except RunFolderError:
             raise
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as err:
@@ -242,13 +243,14 @@ def completed_item_ids(run_dir: str | os.PathLike) -> set[int]:
     return _scan(run_dir, None, ids_only=True)[0]
 
 
-def read_records(run_dir: str | os.PathLike, *, config_sha256: str | None = None
+def read_records(run_dir: str | os.PathLike, *, config_sha256: str | None = None, item_ids: set[int] | None = None
                  ) -> list[dict[str, Any]]:
-    """All records, sorted by item id, as ``{'item_id': int, **fields}``.
+    """All records (those of ``item_ids`` only, when given), sorted by item id, as
+    ``{'item_id': int, **fields}``.
 
     0-d fields come back as Python scalars, arrays as numpy arrays, strings as ``str``. An item
     found in several files is kept once (the first file by name) with a warning; unreadable files
     are skipped with a warning. With ``config_sha256``, a file of another config raises
     :class:`RunFolderError`.
     """
-    return _scan(run_dir, config_sha256, ids_only=False)[1]
+    return _scan(run_dir, config_sha256, ids_only=False, wanted=item_ids)[1]

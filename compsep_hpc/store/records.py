@@ -54,6 +54,8 @@ def _fields(model: SkyModel) -> tuple[RecordField, ...]:
                 f("baseline_preset", "", "()", "multires baseline preset of a baseline item, '' for a grid item (str)"),
                 *(f(f"K_{p}", "", "()", f"grid value of {p}: patch count or patch nside") for p in model.fitted))
     fit = (
+        f("rung", "", "()", "the search's rung of the record (grid/search.py): 0 in an exhaustive run"),
+        f("realizations", "", "()", "noise realizations of the record: ids 0 .. realizations - 1"),
         f("n_patches", "", "(n_parameters,)", "patches per fitted parameter"),
         f("likelihood", "", "()", "compressed or pixel (str)"),
         f("n_cells", "", "()", "joint cells of the fitted parameters' partitions"),
@@ -72,7 +74,7 @@ def _fields(model: SkyModel) -> tuple[RecordField, ...]:
         *(f(f"seconds_{stage}", "s", "()", f"wall time of stage {stage} (stage_clock.STAGES)") for stage in STAGES),
         f("package_version", "", "()", "compsep-hpc version (str)"),
     )
-    return identity + fit + FIGURE_FIELDS + tuple(
+    return identity + fit + FIGURE_FIELDS + MERGE_FIELDS + tuple(
         f(x.name + HOLDOUT, x.units, x.shape, x.description + ", held-out realizations")
         for x in FIGURE_FIELDS if x.name != "cl_systematic")
 
@@ -93,6 +95,14 @@ FIGURE_FIELDS = (
     RecordField("r_hat_realizations", "", "(n_in,)", "r_hat of each realization, its own residual as C_obs's"),
     RecordField("sigma_r_sim", "", "()", "standard deviation (ddof=1) of r_hat_realizations"),
 )
+MERGE_FIELDS = (
+    RecordField("cmb_mean", "uK_CMB", "(2, n_pix)", "successive halving only: mean over realizations of the "
+                "recovered CMB Q/U on the region's pixels, to merge a later rung's realizations"),
+    RecordField("cl_realizations", CL_BB, "(n_in, n_bins)", "successive halving only: residual BB bandpowers of "
+                "each realization, to merge a later rung's realizations"),
+)
+PER_REALIZATION_FIELDS = ("nll", "iterations", "converged", "n_at_bound", "spatial_variance")
+"""The fields with one entry per noise realization of the record (leading axis n_real)."""
 R_FIELDS = ("r_hat", "sigma_r", "sigma_r_sim", "r_upper", "r_95")
 SPECTRA_FIELDS = ("cl_total", "cl_total_std", "cl_statistical", "cl_systematic")
 
@@ -118,18 +128,20 @@ def check_record(record: dict[str, Any], model: SkyModel) -> dict[str, Any]:
 
 
 def item_record(item: Any, result: Any, figures: dict, seconds: float | Mapping[str, float], package_version: str,
-                model: SkyModel) -> dict[str, Any]:
+                model: SkyModel, rung: int = 0) -> dict[str, Any]:
     """The record of one item of a run of ``model``: ``item`` a grid.work.WorkItem, ``result`` a
     separation.evaluate.ConfigurationResult (``fit.params[p]`` (n_real, K_p) and
     ``systematic.params[p]`` (K_p,) per fitted parameter ``p``), ``figures``
     science.figures.item_figures' output, ``seconds`` the item's wall time, or its seconds per
-    stage (stage_clock.StageClock.seconds: ``seconds_<stage>`` fields and their sum)."""
+    stage (stage_clock.StageClock.seconds: ``seconds_<stage>`` fields and their sum), ``rung`` the
+    search's rung (grid/search.py)."""
     stages = {f"seconds_{k}": float(v) for k, v in seconds.items()} if isinstance(seconds, Mapping) else {}
     total = sum(stages.values()) if stages else float(seconds)
     fit, sys = result.fit, result.systematic
     record = {
         "region": item.region, "strategy": item.strategy, "baseline_preset": item.preset,
         **{key: int(v) for key, v in zip(model.patch_keys, item.grid_values)},
+        "rung": int(rung), "realizations": int(np.size(fit.nll)),
         "n_patches": np.asarray(result.n_patches, dtype=np.int64), "likelihood": result.likelihood,
         "n_cells": int(result.n_cells), "nll": fit.nll, "iterations": fit.iterations.astype(np.int64),
         "converged": fit.converged.astype(bool), "n_unconverged": int(np.sum(~fit.converged)),
@@ -145,3 +157,25 @@ def item_record(item: Any, result: Any, figures: dict, seconds: float | Mapping[
         record[f"{p}_std"] = fit.params[p].std(axis=0)
         record[f"systematic_{p}"] = sys.params[p]
     return check_record(record, model)
+
+
+def merged_record(earlier: dict[str, Any], record: dict[str, Any], model: SkyModel) -> dict[str, Any]:
+    """``record``, an item's fits on new noise realizations whose figures already cover the
+    ``earlier`` record's realizations too (science/figures.merged_item_figures), with the earlier
+    realizations added: per-realization fields (PER_REALIZATION_FIELDS) stacked, earlier first;
+    ``n_unconverged`` and ``realizations`` summed; each patch's ``<p>_mean`` and ``<p>_std``
+    (ddof=0) over all realizations by the pairwise update. The rest (figures, foreground-only fit,
+    seconds: this rung's work) is ``record``'s."""
+    out = dict(record)
+    for name in PER_REALIZATION_FIELDS:
+        out[name] = np.concatenate([np.asarray(earlier[name]), np.asarray(record[name])])
+    n_a, n_b = int(earlier["realizations"]), int(record["realizations"])
+    n = n_a + n_b
+    out["realizations"], out["n_unconverged"] = n, int(earlier["n_unconverged"]) + int(record["n_unconverged"])
+    for p in model.fitted:
+        mean_a, mean_b = np.asarray(earlier[f"{p}_mean"]), np.asarray(record[f"{p}_mean"])
+        delta = mean_b - mean_a
+        m2 = n_a * np.asarray(earlier[f"{p}_std"]) ** 2 + n_b * np.asarray(record[f"{p}_std"]) ** 2
+        out[f"{p}_mean"] = mean_a + delta * (n_b / n)
+        out[f"{p}_std"] = np.sqrt((m2 + delta**2 * (n_a * n_b / n)) / n)
+    return check_record(out, model)

@@ -13,7 +13,7 @@ import pytest
 from compsep_hpc import __version__, cli
 from compsep_hpc.config import parse_config
 from compsep_hpc.grid.work import work_list
-from compsep_hpc.report.items_table import items_columns
+from compsep_hpc.store.item_rows import items_columns
 from compsep_hpc.report.plots import grid_curves, plot_grid
 from compsep_hpc.report.reduce import reduce_run
 from compsep_hpc.report.summary import format_selection

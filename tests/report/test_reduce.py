@@ -25,9 +25,9 @@ from compsep_hpc.separation.fit import FitResult
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.grid.work import work_list
 from compsep_hpc.store.records import item_record, record_units
-from compsep_hpc.report.items_table import items_columns
+from compsep_hpc.store.item_rows import items_columns
 from compsep_hpc.report.reduce import reduce_run
-from compsep_hpc.report.selection import select
+from compsep_hpc.science.selection import select
 from compsep_hpc.report.summary import format_selection
 from compsep_hpc.store.run_folder import config_yaml, create_run_folder
 from compsep_hpc.model.sky_model import DEFAULT_MODEL
@@ -326,7 +326,7 @@ def test_renamed_criteria_are_refused_with_their_new_name(full_run, old, new):
 def _hand_row(item_id: int, nll: list[float], k: tuple[int, int, int], r_hat: float = 0.0, r_upper: float = 0.0,
               holdout: int = 0, n_data: int = 1000, r_in: float = 0.0) -> dict:
     """An items.csv row of a minimal hand-made record (converged fits)."""
-    from compsep_hpc.report.items_table import item_row
+    from compsep_hpc.store.item_rows import item_row
 
     rec = {"item_id": item_id, "nll": np.array(nll), "n_patches": np.array(k), "n_unconverged": 0,
            "systematic_converged": True, "r_hat": r_hat, "r_upper": r_upper}
@@ -336,7 +336,7 @@ def _hand_row(item_id: int, nll: list[float], k: tuple[int, int, int], r_hat: fl
 def test_aic_and_bic_penalise_the_patch_count_on_the_in_sample_mean_nll():
     """NLL = -2 ln L: AIC = mean NLL + 2k, BIC = mean NLL + k ln n (n = 1000, ln n = 6.91). The last
     realization is held out: its very low NLL must not count."""
-    from compsep_hpc.report.selection import pick
+    from compsep_hpc.science.selection import pick
 
     rows = [_hand_row(0, [1.0, -1.0, -1e4], (1, 1, 1), holdout=1),     # k 3,  NLL 0:   AIC 6,  BIC 20.7
             _hand_row(1, [-4.0, -6.0, -1e4], (3, 1, 1), holdout=1),    # k 5,  NLL -5:  AIC 5,  BIC 29.5
@@ -352,7 +352,7 @@ def test_aic_and_bic_penalise_the_patch_count_on_the_in_sample_mean_nll():
 
 def test_the_low_bias_rule_takes_the_lowest_r_upper_under_the_bias_cap():
     """r_bias = r_hat - sky.r (0.01 injected): item 1 has the lowest r_upper but a bias of 3e-3."""
-    from compsep_hpc.report.selection import DEFAULT_MAX_R_BIAS, candidates, pick
+    from compsep_hpc.science.selection import DEFAULT_MAX_R_BIAS, candidates, pick
 
     rows = [_hand_row(0, [0.0], (1, 1, 1), r_hat=0.0105, r_upper=0.020, r_in=0.01),
             _hand_row(1, [0.0], (2, 1, 1), r_hat=0.0130, r_upper=0.015, r_in=0.01),

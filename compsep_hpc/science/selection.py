@@ -1,6 +1,6 @@
 r"""Selection rules: the criteria, which items may be scored, the best of a set, and its JSON form.
 
-Each criterion minimises one figure of the ``items.csv`` row of an item (report/items_table.py:
+Each criterion minimises one figure of the ``items.csv`` row of an item (store/item_rows.py:
 record figures, science/figures.py, or the information criteria below), among the items whose
 every fit converged and whose figure is finite (:func:`usable`); ``selection.json`` gives every
 region's pick under each:
@@ -35,34 +35,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from compsep_hpc.errors import CompsepError
+from compsep_hpc.science.config import CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS  # noqa: F401 (the rules' table)
 
 
-class Criterion(NamedTuple):
-    """A selection rule: the row ``figure`` it minimises, whether that needs the r records, and
-    whether only items with ``r_bias`` <= ``max_r_bias`` compete."""
-
-    figure: str
-    needs_r: bool = False
-    bias_capped: bool = False
-
-
-CRITERIA: dict[str, Criterion] = {
-    "min_cmb_mse": Criterion("cmb_mse"),
-    "min_variance": Criterion("cmb_variance"),
-    "min_r_upper": Criterion("r_upper", needs_r=True),
-    "min_r_upper_low_bias": Criterion("r_upper", needs_r=True, bias_capped=True),
-    "min_aic": Criterion("aic"),
-    "min_bic": Criterion("bic"),
-}
-"""criterion -> its rule (see the module docstring); the one table of the criteria."""
-DEFAULT_CRITERION = "min_cmb_mse"
-DEFAULT_MAX_R_BIAS = 1e-3
-"""Default cap of ``min_r_upper_low_bias`` on r_hat - sky.r: LiteBIRD's target total uncertainty on r."""
 RENAMED_CRITERIA = {"variance": "min_cmb_mse", "r_upper": "min_r_upper"}
 """Names of earlier versions: ``variance`` minimised cmb_mse, not the variance."""
 
