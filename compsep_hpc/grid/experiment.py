@@ -212,7 +212,8 @@ class Experiment:
 
     def evaluate(self, item: WorkItem, keep_maps: bool = True, clock: StageClock | None = None,
                  realizations: range | None = None, systematic: FitResult | None = None) -> ConfigurationResult:
-        """Fit an item's configuration on the noise ``realizations`` (default: all) and on the
+        """Fit an item's configuration on the noise ``realizations`` (default: all; under halving
+        ``search.min_realizations`` at a time, one compiled shape for every rung) and on the
         foreground-only sky, or reuse ``systematic``, that fit when known (a kept result is reused:
         ``keep_results``); seconds per stage charged to ``clock``."""
         key = (item.region, tuple(item.grid_values), item.strategy)
@@ -222,9 +223,10 @@ class Experiment:
         with clock.stage("prepare"):
             region = self.region_data(item.region, realizations)
             labels = self.labels(item.region, item.grid_values, item.strategy)
+        batch = self.config.search.min_realizations if self.config.search.strategy == "halving" else None
         result = evaluate_configuration(region, labels, self.model, self.config.fit,
                                         keep_maps=True if self._results is not None else keep_maps, clock=clock,
-                                        systematic=systematic)
+                                        systematic=systematic, batch=batch)
         if self._results is not None and realizations is None:
             self._results[key] = result
         return result

@@ -34,7 +34,7 @@ from compsep_hpc.separation.likelihood import (
     pixel_term_nll,
 )
 from compsep_hpc.separation import model_terms
-from compsep_hpc.separation.newton import NewtonTerms, minimize_newton, newton_step
+from compsep_hpc.separation.newton import NewtonTerms, fisher_sigma, minimize_newton, newton_step
 from compsep_hpc.separation.observations import RegionData
 from compsep_hpc.separation.packing import (PackedLayout, hessian_structure, pack, packed_layout, per_entry, shift_patches,
                                            split, unpack)
@@ -57,6 +57,7 @@ class ConfigurationResult(NamedTuple):
     systematic_cmb_power: float
     cmb_maps: np.ndarray | None  # (n_real, 2, n_pix) recovered CMB when asked for
     systematic_cmb_map: np.ndarray | None  # (2, n_pix)
+    fisher_sigma: dict[str, np.ndarray] | None = None  # per parameter (K_p,), linearized realizations
 
 
 def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "auto", method: str = "lbfgs") -> str:
@@ -81,7 +82,8 @@ class FitProblem(NamedTuple):
     """The arrays of one configuration's fit over the flat parameter vector (packing.py): patch
     indices per pixel (``labels``) and per joint cell (``cell_patches``) shifted into the vector,
     each pixel's cell, and per-entry start point and bounds; ``family`` and ``fill`` for unpack;
-    ``structure`` the Hessian's sparsity for the Newton fit (hessian.py)."""
+    ``structure`` the Hessian's sparsity for the Newton fit (hessian.py); ``fisher_structure`` the
+    same with its dense block, for the Fisher sigma of linearized realizations (else None)."""
 
     labels: jnp.ndarray
     cell_index: jnp.ndarray
@@ -92,6 +94,7 @@ class FitProblem(NamedTuple):
     family: jnp.ndarray
     fill: jnp.ndarray
     structure: HessianStructure
+    fisher_structure: HessianStructure | None = None
 
 
 def fit_problem(labels: np.ndarray, fit: FitConfig, names: tuple[str, ...]) -> tuple[FitProblem, PackedLayout, int]:
@@ -111,6 +114,8 @@ def fit_problem(labels: np.ndarray, fit: FitConfig, names: tuple[str, ...]) -> t
         family=jnp.asarray(layout.family), fill=jnp.asarray([fit.start[p] for p in names]),
         structure=jax.tree.map(jnp.asarray, hessian_structure(cells.cell_patches, layout,
                                                               dense_block=fit.linear_solver == "schur")),
+        fisher_structure=(jax.tree.map(jnp.asarray, hessian_structure(cells.cell_patches, layout))
+                          if fit.realizations == "linearized" else None),
     )
     return problem, layout, exact.n_cells
 
@@ -126,17 +131,15 @@ def fit_realizations(data: jnp.ndarray, problem: FitProblem, model: SpectralMode
     q = problem
     term_nll, derivatives = term_forms(model, likelihood)
     compressed = likelihood == "compressed"
-    inputs = _moments(data, q, model) if compressed else jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
-    term_patches = q.cell_patches if compressed else q.labels
+    inputs, terms = _term_inputs(data, q, model, likelihood)
+    term_patches = terms.term_patches
     if realizations == "linearized":
-        terms = NewtonTerms(term_patches, None if compressed else q.cell_index, q.cell_patches)
         step = partial(newton_step, structure=q.structure, start=q.start, lower=q.lower, upper=q.upper,
                        linear_solver=linear_solver)
         return jax.vmap(lambda w: step(term_nll, derivatives, w, terms))(inputs)
     if method == "newton":
         solve = partial(minimize_newton, structure=q.structure, start=q.start, lower=q.lower, upper=q.upper,
                         max_iter=max_iter, gtol=gtol, linear_solver=linear_solver)
-        terms = NewtonTerms(term_patches, None if compressed else q.cell_index, q.cell_patches)
         return jax.vmap(lambda w: solve(term_nll, derivatives, w, terms))(inputs)
     solve = partial(minimize_lbfgs, start=q.start, lower=q.lower, upper=q.upper, max_iter=max_iter, ftol=ftol,
                     gtol=gtol)
@@ -159,6 +162,26 @@ def term_forms(model: SpectralModel, likelihood: str):
         forms = ((model_terms.compressed_term_nll, model_terms.compressed_term_derivatives) if likelihood == "compressed"
                  else (model_terms.pixel_term_nll, model_terms.pixel_term_derivatives))
     return tuple(partial(f, model=model) for f in forms)
+
+
+def _term_inputs(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, likelihood: str):
+    """The terms' data of every realization of ``data`` (n_real, n_freq, 2, n_pix) (cell moments, or
+    per-pixel projections) and where the terms sit (NewtonTerms)."""
+    q = problem
+    if likelihood == "compressed":
+        return _moments(data, q, model), NewtonTerms(q.cell_patches, None, q.cell_patches)
+    return jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data), NewtonTerms(q.labels, q.cell_index,
+                                                                                      q.cell_patches)
+
+
+@partial(jax.jit, static_argnames=("likelihood",))
+def _fisher_sigma(x: jnp.ndarray, foregrounds: jnp.ndarray, problem: FitProblem, model: SpectralModel,
+                  likelihood: str) -> jnp.ndarray:
+    """newton.fisher_sigma (size,) at ``x``, the optimum of the noiseless ``foregrounds`` (1, n_freq, 2, n_pix)."""
+    inputs, terms = _term_inputs(foregrounds, problem, model, likelihood)
+    derivatives = term_forms(model, likelihood)[1]
+    return fisher_sigma(derivatives, jax.tree.map(lambda a: a[0], inputs), terms, problem.fisher_structure, x,
+                        problem.lower, problem.upper)
 
 
 def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel):
@@ -204,6 +227,17 @@ def _host_result(result: FitResult, problem: FitProblem, layout: PackedLayout, n
     return result._replace(n_at_bound=counts, params=split(result.params, layout, names))
 
 
+def _batches(n: int, batch: int | None) -> list[slice]:
+    """Slices of ``batch`` realizations (the last one shorter) covering ``n``; one slice when ``batch`` is None."""
+    step = n if batch is None else batch
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)] or [slice(0, 0)]
+
+
+def _joined(results: list[FitResult]) -> FitResult:
+    """The batches' results as one (concatenated along the realizations)."""
+    return results[0] if len(results) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts), *results)
+
+
 def _systematic(fit_all, foregrounds: jnp.ndarray, problem: FitProblem, layout: PackedLayout, model: SpectralModel,
                 systematic: FitResult | None) -> tuple[jnp.ndarray, np.ndarray, FitResult]:
     """The foreground-only fit: its flat parameters (size,), its CMB (2, n_pix) and its host
@@ -229,15 +263,20 @@ def evaluate_configuration(
     keep_maps: bool = True,
     clock: StageClock | None = None,
     systematic: FitResult | None = None,
+    batch: int | None = None,
 ) -> ConfigurationResult:
     """Fit and score one configuration. ``labels`` (n_p, n_pix): patch of each pixel per fitted
     parameter of ``model.sky`` (its order); ``systematic``: the configuration's foreground-only
-    fit when already known (a host FitResult, params per parameter), else it is fitted.
+    fit when already known (a host FitResult, params per parameter), else it is fitted;
+    ``batch``: the realizations fitted in one vmapped call (None: all), so that runs whose items
+    hold different numbers of realizations (successive halving) compile one shape.
 
     The parameters are fitted as one flat vector padded to a size class (packing.py) and
     the joint cells are padded to a size class too (cells.size_class), so a grid compiles a
     handful of times; padding has no effect on the result. ``clock`` (stage_clock.py) is charged
-    the seconds of ``prepare``, ``noisy_fits``, ``cmb_maps`` and ``systematic_fit``.
+    the seconds of ``prepare``, ``noisy_fits``, ``cmb_maps`` and ``systematic_fit``. Linearized
+    realizations come with the Fisher sigma of every patch parameter at the noiseless optimum
+    (newton.fisher_sigma), charged to ``noisy_fits``.
     """
     require_float64()
     clock = StageClock() if clock is None else clock
@@ -250,14 +289,18 @@ def evaluate_configuration(
     fit_all = partial(_fit, model=model, likelihood=likelihood, **fit_settings(fit))
     with clock.stage("systematic_fit"):
         sys_params, sys_cmb, sys_result = _systematic(fit_all, foregrounds, problem, layout, model, systematic)
+    sigma, batches = None, _batches(data.shape[0], batch)
     with clock.stage("noisy_fits"):
         if fit.realizations == "linearized":  # one Newton step from the noiseless optimum
-            result = fit_all(data, problem._replace(start=sys_params), realizations="linearized")
+            linearized = problem._replace(start=sys_params)
+            result = _joined([fit_all(data[b], linearized, realizations="linearized") for b in batches])
+            sigma = split(np.asarray(_fisher_sigma(sys_params, foregrounds, problem, model, likelihood)), layout, names)
         else:
-            result = fit_all(data, problem)
+            result = _joined([fit_all(data[b], problem) for b in batches])
         result = jax.block_until_ready(result)
     with clock.stage("cmb_maps"):
-        cmb = np.asarray(_reconstruct(result.params, data, problem, model)) if keep_maps else None
+        cmb = (np.concatenate([np.asarray(_reconstruct(result.params[b], data[b], problem, model)) for b in batches])
+               if keep_maps else None)
     return ConfigurationResult(
         n_patches=layout.counts,
         likelihood=likelihood,
@@ -267,4 +310,5 @@ def evaluate_configuration(
         systematic_cmb_power=float(np.mean(sys_cmb**2)),
         cmb_maps=cmb,
         systematic_cmb_map=sys_cmb,
+        fisher_sigma=sigma,
     )

@@ -114,12 +114,19 @@ def _coupling_transpose(blocks: CellBlocks, small_position: jnp.ndarray, u: jnp.
     return out
 
 
-def schur_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.ndarray,
-                rhs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Solve the damped system exactly through the Schur complement of the eliminated family.
+class _Schur(NamedTuple):
+    """The Schur complement ``matrix`` (m, m) of the eliminated family and what solves with it
+    need: ``inv_e`` (size,) D_e^-1 on the eliminated entries (0 elsewhere), ``valid`` (m,) the
+    dense block's real rows, ``in_small`` (size,) the small families' entries."""
 
-    ``damped`` (size,) is :func:`damped_diagonal`; ``rhs`` (size,) is zero on fixed entries.
-    Returns ``(p, positive_definite)``."""
+    matrix: jnp.ndarray
+    inv_e: jnp.ndarray
+    valid: jnp.ndarray
+    in_small: jnp.ndarray
+
+
+def _schur_complement(blocks: CellBlocks, structure: HessianStructure, damped: jnp.ndarray) -> _Schur:
+    """S = H_ss - C^T D_e^-1 C of the system whose diagonal is ``damped`` (size,)."""
     size, m = damped.shape[0], structure.small_flat.shape[0]
     pos = structure.small_position
     valid = structure.small_flat < size
@@ -136,7 +143,18 @@ def schur_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.nda
         for b in range(a + 1, pos.shape[0]):
             off = blocks.hess[:, 1 + a, 1 + b]
             h_ss = h_ss.at[pos[a], pos[b]].add(off).at[pos[b], pos[a]].add(off)
-    schur = h_ss - reduction
+    return _Schur(h_ss - reduction, inv_e, valid, in_small)
+
+
+def schur_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.ndarray,
+                rhs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Solve the damped system exactly through the Schur complement of the eliminated family.
+
+    ``damped`` (size,) is :func:`damped_diagonal`; ``rhs`` (size,) is zero on fixed entries.
+    Returns ``(p, positive_definite)``."""
+    size, m = damped.shape[0], structure.small_flat.shape[0]
+    pos = structure.small_position
+    schur, inv_e, valid, in_small = _schur_complement(blocks, structure, damped)
     rhs_s = jnp.where(valid, rhs.at[structure.small_flat].get(mode="fill", fill_value=0.0), 0.0)
     rhs_s = rhs_s - _coupling_transpose(blocks, pos, inv_e * rhs, m)
     factor = jnp.linalg.cholesky(schur)
@@ -145,6 +163,25 @@ def schur_solve(blocks: CellBlocks, structure: HessianStructure, damped: jnp.nda
     p = p.at[structure.small_flat].add(p_small, mode="drop")
     eliminated_ok = jnp.all(jnp.where(in_small, True, damped > 0))
     return p, eliminated_ok & jnp.all(jnp.isfinite(p))
+
+
+def inverse_diagonal(blocks: CellBlocks, structure: HessianStructure, diag: jnp.ndarray) -> jnp.ndarray:
+    r"""diag(H^-1) (size,) of the Hessian whose diagonal is ``diag`` (size,; 1 on the entries the
+    blocks leave out, which come back as 1), ``structure`` with its dense block
+    (``dense_block=True``). With :math:`S = H_{ss} - C^T D_e^{-1} C`: :math:`(H^{-1})_{ss} = S^{-1}`
+    and :math:`(H^{-1})_{ii} = 1/d_i + c_i^T S^{-1} c_i / d_i^2` for an eliminated entry i, c_i its
+    row of C. NaN where H is not positive definite."""
+    size, m = diag.shape[0], structure.small_flat.shape[0]
+    schur, inv_e, valid, _ = _schur_complement(blocks, structure, diag)
+    factor = jnp.linalg.cholesky(schur)
+    s_inv = jax.scipy.linalg.cho_solve((factor, True), jnp.eye(m, dtype=diag.dtype))
+    coupling = jnp.zeros((size, m), diag.dtype)
+    for k in range(structure.small_position.shape[0]):
+        coupling = coupling.at[blocks.index[0], structure.small_position[k]].add(blocks.hess[:, 0, 1 + k])
+    out = inv_e + inv_e**2 * jnp.sum(coupling * (coupling @ s_inv), axis=1)
+    out = out.at[structure.small_flat].set(jnp.where(valid, jnp.diagonal(s_inv), 1.0), mode="drop")
+    positive = jnp.all(jnp.isfinite(factor)) & jnp.all(diag > 0)
+    return jnp.where(positive, out, jnp.nan)
 
 
 def cg_solve(blocks: CellBlocks, damped: jnp.ndarray, rhs: jnp.ndarray,

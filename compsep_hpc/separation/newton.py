@@ -37,7 +37,8 @@ import jax
 import jax.numpy as jnp
 
 from compsep_hpc.separation.fit import FitResult
-from compsep_hpc.separation.hessian import HessianStructure, cell_blocks, cg_solve, damped_diagonal, diagonal, schur_solve
+from compsep_hpc.separation.hessian import (HessianStructure, cell_blocks, cg_solve, damped_diagonal, diagonal,
+                                           inverse_diagonal, schur_solve)
 
 INITIAL_DAMPING = 1e-3
 MIN_DAMPING = 1e-12
@@ -196,3 +197,19 @@ def newton_step(term_nll: TermNLL, derivatives: TermDerivatives, data: Any, term
     x = jnp.clip(x0 + p, lower, upper)
     nll = jnp.sum(term_nll(x[terms.term_patches].T, data))
     return FitResult(x, nll, jnp.asarray(1), solved & jnp.isfinite(nll))
+
+
+def fisher_sigma(derivatives: TermDerivatives, data: Any, terms: NewtonTerms, structure: HessianStructure,
+                 x: jnp.ndarray, lower: jnp.ndarray, upper: jnp.ndarray) -> jnp.ndarray:
+    r"""The Fisher standard deviation of every entry of ``x`` (size,), the optimum of the NLL of
+    ``data``: :math:`\sigma_i = \sqrt{2 (H^{-1})_{ii}}`, the NLL being :math:`-2 \ln L` (the Fisher
+    matrix is H / 2; fgbuster's Sigma, the forecast of Stompor, Errard & Poletti 2016), H restricted
+    to the entries off their bounds. ``structure`` must have its dense block
+    (packing.hessian_structure ``dense_block=True``). NaN for fixed entries, entries on a bound, or
+    all of them where H is not positive definite."""
+    _, _, hess = _evaluate(derivatives, data, terms, x)
+    free = ~structure.fixed & (x > lower) & (x < upper)
+    blocks = cell_blocks(terms.cell_patches, hess, structure.order, free)
+    diag = jnp.where(free, diagonal(blocks, x.shape[0]), 1.0)
+    inverse = inverse_diagonal(blocks, structure, diag)
+    return jnp.where(free, jnp.sqrt(2.0 * inverse), jnp.nan)

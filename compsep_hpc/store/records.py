@@ -3,7 +3,7 @@
 The launcher builds records with :func:`item_record`, the checkpoint writer stores
 :func:`record_units` as HDF5 attributes, and the reducer, ``items.csv`` and the plots read the
 fields by the names defined here. The per-parameter fields (``K_<p>``, ``<p>_mean``, ``<p>_std``,
-``systematic_<p>``, with the unit of the parameter's declaration) are those of the fitted
+``systematic_<p>``, ``sigma_<p>``, with the unit of the parameter's declaration) are those of the fitted
 parameters of the run's model (``config.model``, model/sky_model.py): :func:`record_fields`.
 Shapes: ``n_real`` noise realizations (in-sample plus held-out), ``n_parameters`` the model's
 fitted parameters (``model.fitted`` order), ``K_p`` patches of parameter ``p``, ``n_bins`` the
@@ -40,12 +40,14 @@ class RecordField(NamedTuple):
 
 
 def _parameter_fields(model: SkyModel) -> tuple[RecordField, ...]:
-    """The fields of each fitted parameter ``p``: ``<p>_mean``, ``<p>_std``, ``systematic_<p>``."""
+    """The fields of each fitted parameter ``p``: ``<p>_mean``, ``<p>_std``, ``systematic_<p>``, ``sigma_<p>``."""
     f = RecordField
     per = [(p.name, p.unit) for p in model.fitted_parameters]
     return (*(f(f"{p}_mean", unit, f"(K_{p},)", f"mean over realizations of {p} per patch") for p, unit in per),
             *(f(f"{p}_std", unit, f"(K_{p},)", f"std over realizations of {p} per patch") for p, unit in per),
-            *(f(f"systematic_{p}", unit, f"(K_{p},)", f"{p} per patch, foreground-only fit") for p, unit in per))
+            *(f(f"systematic_{p}", unit, f"(K_{p},)", f"{p} per patch, foreground-only fit") for p, unit in per),
+            *(f(f"sigma_{p}", unit, f"(K_{p},)", f"Fisher sigma of {p} per patch at the foreground-only optimum "
+                "(fit.realizations linearized; NaN on a bound)") for p, unit in per))
 
 
 def _fields(model: SkyModel) -> tuple[RecordField, ...]:
@@ -156,6 +158,8 @@ def item_record(item: Any, result: Any, figures: dict, seconds: float | Mapping[
         record[f"{p}_mean"] = fit.params[p].mean(axis=0)
         record[f"{p}_std"] = fit.params[p].std(axis=0)
         record[f"systematic_{p}"] = sys.params[p]
+        if result.fisher_sigma is not None:
+            record[f"sigma_{p}"] = result.fisher_sigma[p]
     return check_record(record, model)
 
 

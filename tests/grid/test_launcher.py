@@ -435,3 +435,57 @@ def test_a_folder_of_another_config_is_refused_untouched(grid_run, env, tmp_path
     assert len(lines) == 1 and lines[0].startswith("compsep-hpc: error:"), res.stderr  # rank 0 reports it once
     assert "another config" in res.stderr
     assert tree_digest(run_dir) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# successive halving: killed mid-rung, resumed on another rank count
+# ---------------------------------------------------------------------------------------------
+
+def _keep_first_records(source: Path, target: Path, keep: int) -> None:
+    """``target``'s checkpoints: the first ``keep`` records of ``source``'s, as a launch killed
+    after writing them leaves them (a record is complete or absent)."""
+    from compsep_hpc.store.checkpoint import CheckpointWriter
+
+    attrs = file_attributes(record_files(source)[0])
+    records = read_records_strict(source)[:keep]
+    with CheckpointWriter(target, rank=0, n_ranks=2, launch_id="killed", config_sha256=attrs["config_sha256"],
+                          config_yaml=attrs["config_yaml"], package_version=attrs["package_version"]) as writer:
+        for record in records:
+            writer.append(record.pop("item_id"), record)
+
+
+def test_halving_killed_mid_rung_resumes_on_another_rank_count_to_the_same_picks(grid_run, env, tmp_path):
+    """A halving run (8 items x 2 realizations, then the best 4 of them x 4) left as a kill in
+    rung 1 leaves it (rung 0 complete, one of rung 1's records), resumed with 2 ranks, against the
+    uninterrupted 1-rank run: the same rung records, bit for bit, and the same picks, from rung 1."""
+    raw = yaml.safe_load(grid_run["config_path"].read_text())
+    raw.update(name="halving", noise={"realizations": 4, "seed": 5},
+               search={"strategy": "halving", "eta": 2, "min_realizations": 2})
+    config_path = tmp_path / "halving.yaml"
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    res = run_cli("run", str(config_path), "--output", str(reference), env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [len(done_ids(reference / "rungs" / str(k))) for k in (0, 1)] == [N_ITEMS, N_ITEMS // 2]
+
+    shutil.copytree(reference, killed, ignore=shutil.ignore_patterns("rungs", "jax_cache"))
+    shutil.copytree(reference / "rungs" / "0", killed / "rungs" / "0")
+    _keep_first_records(reference / "rungs" / "1", killed / "rungs" / "1", keep=1)
+    status = json.loads(run_cli("status", str(killed), "--json", env=env, cwd=tmp_path).stdout)
+    assert [(r["done"], r["total"]) for r in status["rungs"]] == [(N_ITEMS, N_ITEMS), (1, N_ITEMS // 2)]
+    assert not status["complete"]
+
+    res = run_cli("run", str(config_path), "--output", str(killed), env=env, cwd=tmp_path, n_ranks=2)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for k in (0, 1):
+        assert_records_bitwise_equal(read_records_strict(killed / "rungs" / str(k)),
+                                     read_records_strict(reference / "rungs" / str(k)))
+    rung1 = read_records_strict(reference / "rungs" / "1")
+    assert {(r["rung"], r["realizations"], len(r["nll"])) for r in rung1} == {(1, 4, 4)}
+
+    from compsep_hpc.report.reduce import reduce_run
+
+    picks = [reduce_run(run_dir, regions_only=True) for run_dir in (reference, killed)]
+    assert picks[0]["regions"] == picks[1]["regions"] and picks[0]["rung"] == 1
+    assert picks[0]["regions"]["GAL060_U"]["min_cmb_mse"]["item_id"] in {r["item_id"] for r in rung1}
+    assert items_csv_rows(killed) == items_csv_rows(reference)

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from compsep_hpc.separation.hessian import cell_blocks, cg_solve, damped_diagonal, diagonal, hessian_vector, schur_solve
+from compsep_hpc.separation.hessian import (cell_blocks, cg_solve, damped_diagonal, diagonal, hessian_vector,
+                                           inverse_diagonal, schur_solve)
 from compsep_hpc.separation.likelihood import compressed_nll
 from compsep_hpc.separation.packing import unpack
 from compsep_hpc.separation.term_derivatives import compressed_term_derivatives
@@ -67,3 +68,17 @@ def test_schur_and_cg_solve_the_damped_system(small_problem, damping):
     for p, ok in (schur_solve(blocks, problem.structure, damped, rhs), cg_solve(blocks, damped, rhs, free)):
         assert bool(ok)
         np.testing.assert_allclose(p, expected, rtol=1e-7, atol=1e-9 * np.abs(expected).max())
+
+
+def test_the_inverse_diagonal_is_that_of_the_dense_inverse(small_problem):
+    """diag(H^-1) through the Schur complement (the Fisher sigma's) against numpy's dense inverse,
+    with one parameter held on its bound (left out of H)."""
+    problem, _, model, _, moments, x = small_problem
+    _, _, dense, free = _assembled(problem, model, moments, x)
+    free = free.at[0].set(False)
+    _, _, hess = _term_derivatives(x[problem.cell_patches].T, moments, model)
+    blocks = cell_blocks(problem.cell_patches, hess, problem.structure.order, free)
+    diag = jnp.where(free, diagonal(blocks, x.shape[0]), 1.0)
+    f = np.asarray(free)
+    expected = np.diag(np.linalg.inv(np.asarray(dense)[np.ix_(f, f)]))
+    np.testing.assert_allclose(np.asarray(inverse_diagonal(blocks, problem.structure, diag))[f], expected, rtol=1e-8)

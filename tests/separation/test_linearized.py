@@ -55,6 +55,13 @@ def test_linearized_equals_the_full_fit_to_second_order_in_the_noise():
     assert 7 < shifts[0] / shifts[1] < 14, shifts
     assert gaps[0] / gaps[1] > 40, gaps
     assert gaps[0] < 0.1 * shifts[0], (gaps, shifts)
+    # the Fisher sigma at the noiseless optimum is the full fits' scatter at the model's depths
+    # (0.3 x, 10 x fewer), to the precision of 4 realizations
+    for p in TRUTH:
+        sigma = fits["linearized"].fisher_sigma[p] * 0.3
+        assert np.all(np.isfinite(sigma)) and fits["full"].fisher_sigma is None
+        ratio = np.sqrt(np.mean((fits["full"].fit.params[p] - fits["full"].systematic.params[p]) ** 2) / np.mean(sigma**2))
+        assert 0.4 < ratio < 2.0, (p, ratio)
 
 
 def test_linearized_needs_newton():
