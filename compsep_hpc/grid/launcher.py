@@ -30,6 +30,7 @@ from compsep_hpc.grid.dry_run import print_dry_run
 from compsep_hpc.grid.experiment import Experiment
 from compsep_hpc.grid.region_grids import RegionGrid, check_same_grids, region_grid_bounds, region_grids_json
 from compsep_hpc.grid.runtime import (
+    SerialComm,
     StopFlag,
     check_launch,
     collective,
@@ -183,6 +184,19 @@ def _search(session: Session, items: list[WorkItem], grids: dict[str, RegionGrid
         completed += _run_rung(session, rung, todo[lo:hi])
         if s.config.search.strategy == "exhaustive" or s.comm.allreduce(int(s.stop.signal is not None)):
             return completed
+
+
+def run_items(config: RunConfig, run_dir: str | Path, experiment: Experiment, items: list[WorkItem],
+              launch_id: str) -> list[int]:
+    """launch(items, all realizations) in this one process, without MPI: the records of ``items``
+    under ``config``'s exhaustive search appended to ``run_dir``'s checkpoints (``compsep-hpc
+    evaluate``'s refits of a run's picks); returns the ids recorded (a stop signal ends it early)."""
+    stop = StopFlag()
+    session = Session(config, Path(run_dir), experiment, SerialComm(), 0, 1, launch_id, stop, _logger(None, 0))
+    try:
+        return _run_rung(session, Rung(0, 0, config.noise.realizations, tuple(items), frozenset()), list(items))
+    finally:
+        stop.ignore_from_now()
 
 
 def _run_rung(session: Session, rung: Rung, mine: list[WorkItem]) -> list[int]:

@@ -26,13 +26,11 @@ import csv
 import io
 import json
 import os
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from compsep_hpc import __version__
 from compsep_hpc.config import RunConfig, parse_config
 from compsep_hpc.errors import CompsepError
 from compsep_hpc.grid.work import WorkItem, run_work_list
@@ -41,9 +39,8 @@ from compsep_hpc.report.items_table import items_csv
 from compsep_hpc.report.reduce import pick_entry, record_row
 from compsep_hpc.science.selection import CRITERIA, json_float, pick_patch_keys, scalars
 from compsep_hpc.store.atomic import write_atomic
-from compsep_hpc.store.checkpoint import CheckpointWriter, completed_item_ids, read_records
-from compsep_hpc.store.records import record_units
-from compsep_hpc.store.run_folder import config_yaml, create_run_folder, load_run_folder, read_geometry, write_geometry
+from compsep_hpc.store.checkpoint import completed_item_ids, read_records
+from compsep_hpc.store.run_folder import create_run_folder, load_run_folder, read_geometry, write_geometry
 
 EVALUATIONS_DIR = "evaluations"
 SUMMARY_FILE = "evaluation.json"
@@ -75,9 +72,11 @@ def selection_picks(selection: dict) -> dict[str, dict[str, dict]]:
 
 
 def evaluation_config(config: RunConfig, foreground_seed: int) -> RunConfig:
-    """The run's config with ``sky.foreground_seed`` = ``foreground_seed`` (ConfigError for a pysm sky)."""
+    """The run's config with ``sky.foreground_seed`` = ``foreground_seed`` (ConfigError for a pysm
+    sky) and an exhaustive search: each pick is refitted on all ``noise.realizations``."""
     raw = config.to_dict()
-    return parse_config({**raw, "sky": {**raw["sky"], "foreground_seed": int(foreground_seed)}}, config.name)
+    return parse_config({**raw, "sky": {**raw["sky"], "foreground_seed": int(foreground_seed)},
+                         "search": {**raw["search"], "strategy": "exhaustive"}}, config.name)
 
 
 def _check_one_process() -> None:
@@ -137,19 +136,6 @@ def _items_to_refit(items: list[WorkItem], picks: dict[str, dict[str, dict]],
     return [chosen[i] for i in sorted(chosen)]
 
 
-def _refit(experiment, folder: Path, todo: list[WorkItem]) -> None:
-    """Fit the items not yet recorded in ``folder`` and append their records (crash-safe)."""
-    c = experiment.config
-    launch_id = "evaluate-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    with CheckpointWriter(folder, rank=0, n_ranks=1, launch_id=launch_id, config_sha256=c.sha256(),
-                          config_yaml=config_yaml(c), package_version=__version__, units=record_units(c.model)) as writer:
-        for n, item in enumerate(todo, 1):
-            record = experiment.record(item)
-            writer.append(item.item_id, record)
-            print(f"[evaluate] {n}/{len(todo)}: item {item.item_id} {item.region} {item.grid_values} "
-                  f"in {record['seconds']:.1f}s", file=sys.stderr, flush=True)
-
-
 def _combined(run_dir: Path, folder: Path, experiment, picks: dict[str, dict[str, dict]], items) -> dict:
     """``combined.<key>``: every region's ``key`` pick stitched (spectra and r of the union), for the
     keys that every region has; each distinct set of items is fitted once."""
@@ -196,6 +182,7 @@ def evaluate_run(run_dir: str | os.PathLike, foreground_seed: int) -> dict:
     """Refit the picks of ``run_dir``'s ``selection.json`` on the sky of another foreground seed
     (module docstring); returns the content of ``evaluation.json``. CompsepError (one line, nothing
     written) for a folder without selection, a pysm sky, or a complete evaluation of this seed."""
+    from compsep_hpc.grid.launcher import run_items
     from compsep_hpc.precision import enable_float64
 
     _check_one_process()
@@ -208,7 +195,8 @@ def evaluate_run(run_dir: str | os.PathLike, foreground_seed: int) -> dict:
     create_run_folder(eval_config, folder)  # refuses a folder of another config
     experiment = _experiment(run_dir, folder, eval_config, list(picks))
     done = completed_item_ids(folder)
-    _refit(experiment, folder, [it for it in todo if it.item_id not in done])
+    launch_id = "evaluate-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_items(eval_config, folder, experiment, [it for it in todo if it.item_id not in done], launch_id)
     ids = {it.item_id for it in todo}
     records = [r for r in read_records(folder, config_sha256=eval_config.sha256()) if r["item_id"] in ids]
     rows = {r["item_id"]: record_row(r, items[r["item_id"]], experiment) for r in records}
