@@ -12,6 +12,7 @@ in that run (every item there holds all realizations, fitted in full).
     python scripts/search_study.py run --out results/search_study      # the main sky, every variant
     python scripts/search_study.py run --out results/search_study --foreground-seed 1
     python scripts/search_study.py table --out results/search_study [--foreground-seed 1]
+    python scripts/search_study.py validate --out results/search_study   # linearized against full, item by item
 """
 
 from __future__ import annotations
@@ -143,9 +144,58 @@ def _print(result: dict) -> None:
                           f"{p['best_full_figure']:.4g} ({gap:+.3g}{sigma})")
 
 
+def _spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation of two equally long lists (no ties expected)."""
+    import numpy as np
+
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def validate(args) -> dict:
+    """``linearized`` against ``full`` item by item (the exhaustive runs of the grid): relative
+    differences of the figures (median, 95th percentile, max), Spearman's rank correlation of
+    r_hat + sigma(r) per region, whether each criterion's pick is unchanged, and the Fisher sigma
+    per patch (linearized records) against the full fits' scatter (std over realizations)."""
+    import numpy as np
+
+    from compsep_hpc.store.checkpoint import read_records
+
+    out = Path(args.out)
+    folders = {how: _folder(out, f"exhaustive_{how}", args.foreground_seed, "") for how in ("full", "linearized")}
+    rows = {how: _rows(f) for how, f in folders.items()}
+    figures = ("cmb_mse", "cmb_variance", "r_hat", "sigma_r", "r_upper")
+    result: dict = {"items": len(rows["full"]), "relative_difference": {}, "spearman_r_upper": {}, "same_pick": {}}
+    for figure in figures:
+        rel = np.array([abs(rows["linearized"][i][figure] / rows["full"][i][figure] - 1) for i in rows["full"]])
+        result["relative_difference"][figure] = {"median": float(np.median(rel)), "p95": float(np.percentile(rel, 95)),
+                                                 "max": float(rel.max())}
+    selections = {how: json.loads((f / "selection.json").read_text()) for how, f in folders.items()}
+    for region in selections["full"]["regions"]:
+        ids = sorted(i for i, r in rows["full"].items() if r["region"] == region)
+        result["spearman_r_upper"][region] = _spearman([rows["full"][i]["r_upper"] for i in ids],
+                                                       [rows["linearized"][i]["r_upper"] for i in ids])
+        result["same_pick"][region] = {k: selections["full"]["regions"][region][k]["item_id"]
+                                       == selections["linearized"]["regions"][region][k]["item_id"] for k in PICKS}
+    full = {r["item_id"]: r for r in read_records(folders["full"])}
+    ratios: dict[str, list[float]] = {}
+    for record in read_records(folders["linearized"]):
+        for key in record:
+            if key.startswith("sigma_") and key != "sigma_r" and not key.startswith("sigma_r_"):
+                p = key[len("sigma_"):]
+                sigma, scatter = np.asarray(record[key]), np.asarray(full[record["item_id"]][f"{p}_std"])
+                ok = np.isfinite(sigma) & (sigma > 0) & (scatter > 0)
+                ratios.setdefault(p, []).extend((scatter[ok] / sigma[ok]).tolist())
+    result["full_scatter_over_fisher_sigma"] = {p: {"median": float(np.median(v)), "p16": float(np.percentile(v, 16)),
+                                                    "p84": float(np.percentile(v, 84)), "patches": len(v)}
+                                                for p, v in ratios.items()}
+    print(json.dumps(result, indent=2))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["run", "table"])
+    parser.add_argument("action", choices=["run", "table", "validate"])
     parser.add_argument("--out", default="results/search_study")
     parser.add_argument("--foreground-seed", type=int, default=None, help="sky.foreground_seed (default: the main sky)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -161,8 +211,9 @@ def main() -> None:
             for criterion in (args.criteria if variant.startswith("halving") else [""]):
                 run_variant(args, variant, criterion or "min_cmb_mse")
     else:
-        result = table(args)
-        Path(args.out, f"study_{_sky(args.foreground_seed)}.json").write_text(json.dumps(result, indent=2) + "\n")
+        result = table(args) if args.action == "table" else validate(args)
+        name = f"{'study' if args.action == 'table' else 'linearized'}_{_sky(args.foreground_seed)}.json"
+        Path(args.out, name).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
