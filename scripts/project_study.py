@@ -1,77 +1,127 @@
-"""Cost of the paper-scale study on this machine, projected from a timed sample of its items.
+"""Cost of the paper-scale study on this machine, projected from a timed sample of its items,
+for each search (exhaustive, successive halving) and each way of fitting the realizations (full,
+linearized).
 
 The study is ``configs/litebird_c1d1s1.yaml``: 6 regions x 3200 items (K_beta_dust 100..5000 x
 K_temp_dust x K_beta_synch in {1, 5, 20, 30, 50, 60, 70, 80}) x 100 noise realizations = 1.92 M
 fits at nside 64. The pysm3 templates are not on this machine, so the sample runs on the
 synthetic d1s1-like sky (same instrument, regions and patch counts). Items are spread over the
 whole K_beta_dust range (up to each region's pixel count), over the other two counts and over
-the regions. Each item is evaluated twice in one process: the first call compiles, the second
-is timed (all realizations vmapped in one call, plus the systematic fit and the CMB
-reconstruction). The projection is the sample's mean seconds per fit x 1.92 M fits, in hours of
-this whole machine (``nproc`` cores: XLA uses them all) and in core-hours; compilation (a handful
-per grid and rank) is left out.
+the regions. Each item is evaluated with full and with linearized realizations, each twice in one
+process: the first call compiles, the second is timed in CPU seconds (``time.process_time``: every
+thread of the process, so the figure is core-seconds whatever else runs on the machine), split
+between the foreground-only fit and the noise fits by the item's stage clock
+(compsep_hpc/stage_clock.py). An item costs t_sys + n x t_noise for n realizations; the
+exhaustive search gives every item 100, successive halving (grid/search.py, eta and
+min_realizations as in the ``search`` section) gives rung k's items min_realizations x eta^k, the
+best 1/eta of each region's going on. Compilation (a handful per grid and rank) is left out.
 
-    python scripts/project_study.py --method newton --realizations 10
-    python scripts/project_study.py --method lbfgs --realizations 1
+    python scripts/project_study.py --realizations 10 [--eta 3 --min-realizations 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import time
 
 SAMPLE = [("GAL020_U", (100, 1, 80)), ("GAL040_L", (1500, 80, 5)), ("GAL060_U", (2900, 20, 50)),
           ("GAL060_L", (4300, 50, 30))]
-STUDY_FITS = 6 * 3200 * 100
+STUDY_REGIONS, STUDY_ITEMS_PER_REGION, STUDY_REALIZATIONS = 6, 3200, 100
+
+
+def rung_items(eta: int, min_realizations: int) -> list[tuple[int, int]]:
+    """(items, new realizations per item) of each rung of the study's halving search."""
+    rungs, items, held = [], STUDY_REGIONS * STUDY_ITEMS_PER_REGION, 0
+    per_region, n = STUDY_ITEMS_PER_REGION, min_realizations
+    while True:
+        n = min(n, STUDY_REALIZATIONS)
+        rungs.append((STUDY_REGIONS * per_region, n - held))
+        if n == STUDY_REALIZATIONS:
+            return rungs
+        held, n, per_region = n, n * eta, math.ceil(per_region / eta)
+
+
+def _timed(evaluate) -> tuple[float, dict, object]:
+    """CPU seconds of ``evaluate(clock)`` (its second call; the first compiles) and its stage seconds."""
+    from compsep_hpc.stage_clock import StageClock
+
+    evaluate(StageClock())
+    clock = StageClock()
+    t0 = time.process_time()
+    result = evaluate(clock)
+    return time.process_time() - t0, clock.seconds, result
+
+
+def sample_costs(realizations: int) -> list[dict]:
+    """Per sample item: t_sys and t_noise (core-seconds) with full and with linearized realizations."""
+    import dataclasses
+
+    import numpy as np
+
+    from compsep_hpc.config import parse_config
+    from compsep_hpc.grid.experiment import Experiment
+    from compsep_hpc.separation.config import FitConfig
+    from compsep_hpc.separation.evaluate import evaluate_configuration
+
+    study = load_config_dict()
+    raw = {**study, "sky": {"model": "synthetic", "seed": 0}, "noise": {"realizations": realizations},
+           "grid": {"beta_dust": [100], "temp_dust": [1], "beta_synch": [1]}}
+    exp = Experiment(parse_config(raw))
+    rows = []
+    for region_name, counts in SAMPLE:
+        region, labels = exp.region_data(region_name), exp.labels(region_name, counts)
+        row = {"region": region_name, "patches": counts, "pixels": len(region.pixels)}
+        for how in ("full", "linearized"):
+            fit = dataclasses.replace(FitConfig(), realizations=how)
+            cpu, stages, result = _timed(lambda clock: evaluate_configuration(region, labels, exp.model, fit,
+                                                                             keep_maps=False, clock=clock))
+            wall = sum(stages.values())
+            row[f"{how}_t_sys"] = cpu * stages["systematic_fit"] / wall
+            row[f"{how}_t_noise"] = cpu * stages["noisy_fits"] / wall / realizations
+            row[f"{how}_iterations"] = float(np.mean(result.fit.iterations))
+            row["cells"] = result.n_cells
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def projections(rows: list[dict], eta: int, min_realizations: int) -> dict[str, float]:
+    """Core-hours of the study per search and fit, from the sample's mean t_sys and t_noise."""
+    n_items = STUDY_REGIONS * STUDY_ITEMS_PER_REGION
+    rungs = rung_items(eta, min_realizations)
+    out = {}
+    for how in ("full", "linearized"):
+        t_sys = sum(r[f"{how}_t_sys"] for r in rows) / len(rows)
+        t_noise = sum(r[f"{how}_t_noise"] for r in rows) / len(rows)
+        out[f"exhaustive_{how}"] = n_items * (t_sys + STUDY_REALIZATIONS * t_noise) / 3600
+        out[f"halving_{how}"] = (n_items * t_sys + sum(k * n * t_noise for k, n in rungs)) / 3600
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=["newton", "lbfgs"], default="newton")
-    parser.add_argument("--realizations", type=int, default=10)
-    parser.add_argument("--lbfgs-max-iter", type=int, default=20000)
+    parser.add_argument("--realizations", type=int, default=10, help="realizations of each timed sample item")
+    parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--min-realizations", type=int, default=5)
     args = parser.parse_args()
-
-    import jax
-    import numpy as np
-
-    from compsep_hpc.config import parse_config
     from compsep_hpc.precision import enable_float64
-    from compsep_hpc.separation.config import FitConfig
-    from compsep_hpc.separation.evaluate import evaluate_configuration
-    from compsep_hpc.grid.experiment import Experiment
 
     enable_float64()
-
-    study = load_config_dict()
-    raw = {**study, "sky": {"model": "synthetic", "seed": 0}, "noise": {"realizations": args.realizations},
-           "grid": {"beta_dust": [100], "temp_dust": [1], "beta_synch": [1]}}
-    exp = Experiment(parse_config(raw))
-    fit = FitConfig(method=args.method, max_iter=args.lbfgs_max_iter if args.method == "lbfgs" else FitConfig.max_iter)
-    per_fit = []
-    print("| region | patches | pixels | cells | iterations mean (max) | converged | s / fit |")
-    print("|---|---|---|---|---|---|---|")
-    for region_name, counts in SAMPLE:
-        region = exp.region_data(region_name)
-        labels = exp.labels(region_name, counts)
-        evaluate_configuration(region, labels, exp.model, fit, keep_maps=False)
-        t0 = time.perf_counter()
-        result = evaluate_configuration(region, labels, exp.model, fit, keep_maps=False)
-        seconds = (time.perf_counter() - t0) / args.realizations
-        per_fit.append(seconds)
-        print(f"| {region_name} | {counts} | {len(region.pixels)} | {result.n_cells} | "
-              f"{np.mean(result.fit.iterations):.0f} ({np.max(result.fit.iterations)}) | "
-              f"{int(result.fit.converged.sum())}/{args.realizations} | {seconds:.3f} |", flush=True)
-    mean = float(np.mean(per_fit))
-    hours = mean * STUDY_FITS / 3600
-    cores = os.cpu_count() or 1
-    print(json.dumps({"method": args.method, "realizations": args.realizations, "mean_seconds_per_fit": mean,
-                      "study_fits": STUDY_FITS, "machine_hours": hours, "cores": cores,
-                      "core_hours": hours * cores}))
-    print(f"projected study ({STUDY_FITS:,} fits, {args.method}): {hours:,.0f} hours of this {cores}-core machine "
-          f"= {hours * cores:,.0f} core-hours")
+    rows = sample_costs(args.realizations)
+    print("| region | patches | pixels | cells | iterations full | t_sys (core-s) | t_noise full | t_noise linearized |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['region']} | {r['patches']} | {r['pixels']} | {r['cells']} | {r['full_iterations']:.0f} | "
+              f"{r['full_t_sys']:.3f} | {r['full_t_noise']:.3f} | {r['linearized_t_noise']:.4f} |")
+    hours = projections(rows, args.eta, args.min_realizations)
+    fits = sum(k * n for k, n in rung_items(args.eta, args.min_realizations))
+    print(json.dumps({"rungs": rung_items(args.eta, args.min_realizations), "halving_noise_fits": fits,
+                      "exhaustive_noise_fits": STUDY_REGIONS * STUDY_ITEMS_PER_REGION * STUDY_REALIZATIONS,
+                      "core_hours": hours}))
+    for name, h in hours.items():
+        print(f"projected study, {name}: {h:,.1f} core-hours")
 
 
 def load_config_dict() -> dict:
