@@ -23,6 +23,7 @@ from pathlib import Path
 from compsep_hpc.config import RunConfig
 from compsep_hpc.grid.dry_run import dry_run_text
 from compsep_hpc.grid.region_grids import RegionGrid, region_grid_bounds, resolve_region_grids
+from compsep_hpc.grid.search import plan_text
 from compsep_hpc.grid.work import stored_region_grids, work_list
 from compsep_hpc.store.checkpoint import completed_item_ids
 from compsep_hpc.store.run_folder import check_run_folder
@@ -65,5 +66,6 @@ def check_text(config: RunConfig, run_dir: str | Path) -> str:
     done = sorted(completed_item_ids(run_dir)) if exists else []
     folder = (f"run folder {run_dir}: this config's run, its regions' grids as stored at its start" if stored
               else f"run folder {run_dir}: " + ("this config's run" if exists else "new"))
-    return "\n".join([f"config valid; {folder}",
-                      dry_run_text(config, grids, unknown, work_list(config, grids), done, None)])
+    items = work_list(config, grids)
+    return "\n".join([f"config valid; {folder}", dry_run_text(config, grids, unknown, items, done, None),
+                      plan_text(config, items)])
