@@ -8,10 +8,11 @@ fits at nside 64. The pysm3 templates are not on this machine, so the sample run
 synthetic d1s1-like sky (same instrument, regions and patch counts). Items are spread over the
 whole K_beta_dust range (up to each region's pixel count), over the other two counts and over
 the regions. Each item is evaluated with full and with linearized realizations, each twice in one
-process: the first call compiles, the second is timed in CPU seconds (``time.process_time``: every
-thread of the process, so the figure is core-seconds whatever else runs on the machine), split
-between the foreground-only fit and the noise fits by the item's stage clock
-(compsep_hpc/stage_clock.py). An item costs t_sys + n x t_noise for n realizations; the
+process: the first call compiles, the second is timed in CPU seconds per stage (the stage clock,
+compsep_hpc/stage_clock.py, on ``time.process_time``: every thread of the process, so the figures
+are core-seconds whatever else runs on the machine): t_sys, the item's preparation and
+foreground-only fit, and t_noise, a realization's fit and CMB map (the spectra and r, a few
+per cent of an item at nside 64, are left out). An item costs t_sys + n x t_noise for n realizations; the
 exhaustive search gives every item 100, successive halving (grid/search.py, eta and
 min_realizations as in the ``search`` section) gives rung k's items min_realizations x eta^k, the
 best 1/eta of each region's going on. Compilation (a handful per grid and rank) is left out.
@@ -43,15 +44,14 @@ def rung_items(eta: int, min_realizations: int) -> list[tuple[int, int]]:
         held, n, per_region = n, n * eta, math.ceil(per_region / eta)
 
 
-def _timed(evaluate) -> tuple[float, dict, object]:
-    """CPU seconds of ``evaluate(clock)`` (its second call; the first compiles) and its stage seconds."""
+def _timed(evaluate) -> tuple[dict, object]:
+    """The CPU seconds per stage of ``evaluate(clock)``'s second call (the first compiles)."""
     from compsep_hpc.stage_clock import StageClock
 
     evaluate(StageClock())
-    clock = StageClock()
-    t0 = time.process_time()
+    clock = StageClock(timer=time.process_time)
     result = evaluate(clock)
-    return time.process_time() - t0, clock.seconds, result
+    return clock.seconds, result
 
 
 def sample_costs(realizations: int) -> list[dict]:
@@ -75,11 +75,10 @@ def sample_costs(realizations: int) -> list[dict]:
         row = {"region": region_name, "patches": counts, "pixels": len(region.pixels)}
         for how in ("full", "linearized"):
             fit = dataclasses.replace(FitConfig(), realizations=how)
-            cpu, stages, result = _timed(lambda clock: evaluate_configuration(region, labels, exp.model, fit,
-                                                                             keep_maps=False, clock=clock))
-            wall = sum(stages.values())
-            row[f"{how}_t_sys"] = cpu * stages["systematic_fit"] / wall
-            row[f"{how}_t_noise"] = cpu * stages["noisy_fits"] / wall / realizations
+            stages, result = _timed(lambda clock: evaluate_configuration(region, labels, exp.model, fit,
+                                                                        keep_maps=True, clock=clock))
+            row[f"{how}_t_sys"] = stages["prepare"] + stages["systematic_fit"]
+            row[f"{how}_t_noise"] = (stages["noisy_fits"] + stages["cmb_maps"]) / realizations
             row[f"{how}_iterations"] = float(np.mean(result.fit.iterations))
             row["cells"] = result.n_cells
         rows.append(row)
