@@ -16,6 +16,7 @@ from typing import TextIO
 
 import numpy as np
 
+from compsep_hpc.grid.runtime import enable_compilation_cache
 from compsep_hpc.recognition import decisions, likelihood_route, scores, skies
 from compsep_hpc.recognition.config import RecognizeConfig
 from compsep_hpc.recognition.folder import check_folder, create_folder, provenance
@@ -153,6 +154,7 @@ def recognize(config: RecognizeConfig, output: str | Path | None = None, *, stre
     folder = Path(output or config.output)
     if not check_folder(config, folder):
         create_folder(config, folder)
+    enable_compilation_cache(folder)  # a resumed run skips recompiling the fits (folder/jax_cache)
     test = skies.test_sky(config.test.sky, config.test.regions, config.nside, config.instrument,
                           dict(config.candidates), config.test.noise_seed)
     start = time.perf_counter()
