@@ -34,6 +34,7 @@ from compsep_hpc.model.sky_model import SkyModel
 from compsep_hpc.separation.config import FitConfig, parse_fit
 from compsep_hpc.separation.fit import FitResult
 from compsep_hpc.recognition.decisions import nesting
+from compsep_hpc.separation.cells import size_class
 from compsep_hpc.separation.evaluate import fit_problem, fit_realizations, fit_settings, term_forms
 from compsep_hpc.separation.likelihood import pixel_data
 from compsep_hpc.separation.observations import spectral_model
@@ -79,12 +80,21 @@ def patch_labels(model: SkyModel, n_pix: int, shared: Sequence[str] = ()) -> np.
     return np.stack(rows)
 
 
+def padded_labels(labels: np.ndarray) -> np.ndarray:
+    """``labels`` (n_p, n) extended to ``size_class(n)`` pixels, the extra ones in pixel 0's
+    patches: with zero data they add nothing to its cell's moments (the fit is unchanged), and
+    regions of similar sizes share one compiled fit."""
+    n = labels.shape[1]
+    extra = size_class(n) - n
+    return np.concatenate([labels, np.repeat(labels[:, :1], extra, axis=1)], axis=1)
+
+
 def _start_vector(problem, labels: np.ndarray, names: tuple[str, ...], fit: FitConfig,
                   warm: Mapping[str, np.ndarray] | None) -> np.ndarray:
     """The flat start vector: the config's start, or the ``warm`` per-pixel values (n_pix,) of
     the parameters a nested candidate fitted (a shared patch takes their median), in bounds."""
     start = np.array(problem.start)
-    shifted = np.asarray(problem.labels)
+    shifted = np.asarray(problem.labels)[:, :len(labels[0])]
     for i, name in enumerate(names):
         if warm is None or name not in warm:
             continue
@@ -120,10 +130,13 @@ def fit_candidate(data: np.ndarray, model: SkyModel, instrument: Instrument, nsi
         converged = np.asarray(result.converged)
     else:
         labels = patch_labels(model, n_pix, shared)
-        problem, _, _ = fit_problem(labels, fit, model.fitted)
+        padded = padded_labels(labels)
+        problem, _, _ = fit_problem(padded, fit, model.fitted)
         problem = problem._replace(start=jnp.asarray(_start_vector(problem, labels, model.fitted, fit, warm)))
-        result = _fit(jnp.asarray(data)[None], problem, model=spectral, likelihood="compressed", **settings)
-        theta = result.params[0][problem.labels].T  # (n_pix, n_p)
+        zeros = jnp.zeros((*data.shape[:2], padded.shape[1] - n_pix))
+        result = _fit(jnp.concatenate([jnp.asarray(data), zeros], axis=-1)[None], problem, model=spectral,
+                      likelihood="compressed", **settings)
+        theta = result.params[0][problem.labels[:, :n_pix]].T  # (n_pix, n_p)
         converged = np.asarray(result.converged)[0]
     term_nll = term_forms(spectral, "pixel")[0]
     pdata = pixel_data(jnp.asarray(data), spectral.inv_noise_var)
