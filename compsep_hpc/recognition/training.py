@@ -11,6 +11,7 @@ and per-epoch mean training loss, validation loss and accuracy, test accuracy).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -46,7 +47,12 @@ def accuracy(net: Classifier, data: Evaluation) -> float:
     return float(np.mean(p.argmax(axis=1) == data.y[keep]))
 
 
-def _chunk_step(tx: optax.GradientTransformation):
+@functools.lru_cache(maxsize=8)
+def _chunk_step(optimizer_name: str, learning_rate: float):
+    """``(tx, run)``: the optimiser and the jitted run of one chunk of steps (cached per optimiser,
+    so every training with it in a process shares the compiled code)."""
+    tx = optimizer(optimizer_name, learning_rate)
+
     @eqx.filter_jit
     def run(net, opt_state, x, y, index, keys):
         def step(carry, inputs):
@@ -58,7 +64,7 @@ def _chunk_step(tx: optax.GradientTransformation):
 
         (net, opt_state), values = jax.lax.scan(step, (net, opt_state), (index, keys))
         return net, opt_state, jnp.mean(values)
-    return run
+    return tx, run
 
 
 def _bar(label: str, epoch: int, epochs: int, done: float, value: float, stream: TextIO) -> None:
@@ -90,7 +96,7 @@ def train(train_set: Evaluation, validation: Evaluation, *, n_classes: int, opti
     (epoch -> bool) ends the training early after that epoch's checkpoint (tests of resumption)."""
     folder = Path(folder)
     net = Classifier(train_set.x.shape[1], n_classes, jax.random.key(seed), dropout)
-    tx = optimizer(optimizer_name, learning_rate)
+    tx, run = _chunk_step(optimizer_name, float(learning_rate))
     opt_state = tx.init(eqx.filter(net, eqx.is_array))
     history = {"epoch": 0, "train_loss": [], "validation_loss": [], "validation_accuracy": [], "test_accuracy": [],
                "seconds": []}
@@ -102,7 +108,6 @@ def train(train_set: Evaluation, validation: Evaluation, *, n_classes: int, opti
     per_chunk = max(1, steps // PROGRESS_CHUNKS)
     chunks = steps // per_chunk
     x, y = jnp.asarray(train_set.x), jnp.asarray(train_set.y)
-    run = _chunk_step(tx)
     for epoch in range(history["epoch"] + 1, epochs + 1):
         start = time.perf_counter()
         order = np.random.default_rng([seed, epoch]).permutation(n)

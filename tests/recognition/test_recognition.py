@@ -76,7 +76,8 @@ def separable():
            "training": {"sky": {"model": "synthetic", "seed": 11}, "realizations": 2},
            "test": {"sky": {"model": "synthetic", "seed": 3, "region_foregrounds": {"GAL020": ["synch"]}},
                     "regions": ["GAL020_U", "GAL040_U"]},
-           "network": {"optimizers": ["adam"], "epochs": 3, "batch_size": 32, "noiseless_training": False},
+           "network": {"optimizers": ["adam"], "learning_rates": {"adam": 3e-3}, "epochs": 3, "batch_size": 32,
+                       "noiseless_training": False},
            "likelihood": {"enabled": False}}
     config = parse_recognize(raw)
     data = skies.training_set(dict(config.candidates), config.training.sky, NSIDE, config.instrument,
