@@ -1,4 +1,4 @@
-"""Command line: ``compsep-hpc run | check | status | reduce | evaluate | simulate``.
+"""Command line: ``compsep-hpc run | check | status | reduce | evaluate | simulate | recognize``.
 
 Errors of the package (bad config, wrong run folder, ...) print one line on stderr and exit 2.
 """
@@ -11,7 +11,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from compsep_hpc.errors import BroadcastError, CompsepError
+from compsep_hpc.errors import BroadcastError, CompsepError, ConfigError
 from compsep_hpc.precision import enable_float64
 from compsep_hpc.science.selection import CRITERIA, DEFAULT_CRITERION, DEFAULT_MAX_R_BIAS
 
@@ -82,6 +82,23 @@ def _simulate(args) -> int:
     return 0
 
 
+def _recognize(args) -> int:
+    from compsep_hpc.recognition.config import load_recognize
+    from compsep_hpc.recognition.run import apply, recognize
+
+    if args.apply:
+        if not args.sky:
+            raise ConfigError("recognize --apply RUN_DIR needs --sky CONFIG")
+        result = apply(args.apply, args.sky, args.output, args.set)
+    else:
+        if not args.config:
+            raise ConfigError("recognize needs CONFIG (or --apply RUN_DIR --sky CONFIG)")
+        result = recognize(load_recognize(args.config, args.set), args.output)
+    for route, s in result["routes"].items():
+        print(f"{route:24s} pixels {s['pixel_accuracy']:.3f}  regions {s['region_accuracy']:.3f}")
+    return 0
+
+
 def _add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="set a config key (YAML value; repeatable), e.g. --set sky.foreground_seed=1 "
@@ -130,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--output", required=True)
     _add_set(simulate)
     simulate.set_defaults(func=_simulate)
+    recognize = sub.add_parser("recognize", help="which foreground model each pixel and region needs: "
+                                                 "likelihood ratio, AIC, BIC, reduced chi2 and a neural classifier")
+    recognize.add_argument("config", nargs="?", help="YAML recognize config (configs/recognize_nside16.yaml)")
+    recognize.add_argument("--output", help="run folder (default: the config's output, results/<name>)")
+    recognize.add_argument("--apply", metavar="RUN_DIR", help="classify another sky with RUN_DIR's trained networks")
+    recognize.add_argument("--sky", metavar="CONFIG", help="with --apply: a recognize config (its test sky) or a run config")
+    _add_set(recognize)
+    recognize.set_defaults(func=_recognize)
     return parser
 
 

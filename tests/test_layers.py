@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "compsep_hpc"
 # Bottom to top. The run config's modules (compsep_hpc.config and every <subpackage>.config)
 # form their own layer: anyone may read the config, and the config reads only what is below it.
 LAYERS = ("errors", "config_fields", "precision", "provenance", "stage_clock", "model", "CONFIG", "partition", "sky",
-          "separation", "science", "store", "grid", "report", "cli")
+          "separation", "science", "store", "grid", "report", "recognition", "cli")
 CONFIG_MODULES_MAY_IMPORT = {"errors", "config_fields", "model.parameters", "model.instrument", "model.registry",
                              "model.sky_model", "model.component"}
 
