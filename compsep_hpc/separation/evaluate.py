@@ -58,8 +58,10 @@ class ConfigurationResult(NamedTuple):
     systematic_cmb_map: np.ndarray | None  # (2, n_pix)
 
 
-def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "auto", method: str = "lbfgs") -> str:
-    """``compressed`` or ``pixel``: the override, or the cheaper by estimated cost.
+def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "auto", method: str = "lbfgs",
+                      compressed_exact: bool = True) -> str:
+    """``compressed`` or ``pixel``: the override, or the cheaper by estimated cost; ``pixel``
+    under ``auto`` when the compressed form is not exact (one hit map per band).
 
     L-BFGS evaluates the NLL: compressed costs per cell the SEDs (~20 flops per band) and
     A^T W A (~3 n_freq^2 flops), per pixel the SEDs and two projections A^T N^-1 d (~6 n_freq
@@ -69,11 +71,31 @@ def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "a
     """
     if requested != "auto":
         return requested
+    if not compressed_exact:
+        return "pixel"
     if method == "newton":
         return "compressed"
     compressed = n_cells * n_freq * (20 + 3 * n_freq)
     per_pixel = n_pix * n_freq * (20 + 6)
     return "compressed" if compressed <= per_pixel else "pixel"
+
+
+class PixelNoise(NamedTuple):
+    """A hit map's noise on a region (model/noise_model.py): ``weights`` (n_pix,), the common hit
+    weights w_p that the compressed form's moments carry (None with one map per band: that form
+    is then not exact), and ``inv_var`` (n_pix, n_freq), each pixel's N^-1 for the per-pixel
+    form, uK^-2. A white region has none (None)."""
+
+    weights: jnp.ndarray | None
+    inv_var: jnp.ndarray
+
+
+def pixel_noise(hit_weights: np.ndarray | None, model: SpectralModel) -> PixelNoise | None:
+    """The PixelNoise of a region's ``hit_weights`` (RegionData; (1 or n_freq, n_pix)), None when white."""
+    if hit_weights is None:
+        return None
+    inv_var = jnp.asarray(hit_weights.T) * model.inv_noise_var[None, :]
+    return PixelNoise(jnp.asarray(hit_weights[0]) if hit_weights.shape[0] == 1 else None, inv_var)
 
 
 class FitProblem(NamedTuple):
@@ -116,16 +138,21 @@ def fit_problem(labels: np.ndarray, fit: FitConfig, names: tuple[str, ...]) -> t
 
 def fit_realizations(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, *, likelihood: str,
                      method: str, max_iter: int, ftol: float, gtol: float, linear_solver: str = "cg",
-                     realizations: str = "full") -> FitResult:
+                     realizations: str = "full", noise: PixelNoise | None = None) -> FitResult:
     """Fit every realization of ``data`` (n_real, n_freq, 2, n_pix), vmapped; params come back
     as flat vectors (n_real, size). ``method``: ``newton`` (newton.py, exact per-term Hessians,
     ``gtol`` on the projected gradient) or ``lbfgs`` (lbfgs.py); ``realizations``: ``full``, or
     ``linearized``: one undamped Newton step from ``problem.start`` (newton.newton_step; the
-    caller puts the noiseless optimum there). Pure: jit it, as ``_fit`` does."""
+    caller puts the noiseless optimum there); ``noise``: a hit map's (None: white). Pure: jit it,
+    as ``_fit`` does."""
     q = problem
     term_nll, derivatives = term_forms(model, likelihood)
     compressed = likelihood == "compressed"
-    inputs = _moments(data, q, model) if compressed else jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data)
+    if compressed:
+        inputs = _moments(data, q, model, None if noise is None else noise.weights)
+    else:
+        inv_var = None if noise is None else noise.inv_var
+        inputs = jax.vmap(lambda d: pixel_data(d, model.inv_noise_var, inv_var))(data)
     term_patches = q.cell_patches if compressed else q.labels
     if realizations == "linearized":
         terms = NewtonTerms(term_patches, None if compressed else q.cell_index, q.cell_patches)
@@ -160,10 +187,11 @@ def term_forms(model: SpectralModel, likelihood: str):
     return tuple(partial(f, model=model) for f in forms)
 
 
-def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel):
-    """Cell moments of every realization, ``MOMENT_BATCH`` realizations at a time."""
+def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, weights: jnp.ndarray | None = None):
+    """Cell moments of every realization, ``MOMENT_BATCH`` realizations at a time (``weights``:
+    the common hit weights, None for white noise)."""
     n_cells = problem.cell_patches.shape[1]
-    return jax.lax.map(lambda d: cell_moments(d, problem.cell_index, n_cells, model.inv_noise_var), data,
+    return jax.lax.map(lambda d: cell_moments(d, problem.cell_index, n_cells, model.inv_noise_var, weights), data,
                        batch_size=MOMENT_BATCH)
 
 
@@ -172,20 +200,27 @@ _fit = jax.jit(fit_realizations, static_argnames=("likelihood", "method", "max_i
 
 
 @jax.jit
-def _reconstruct(params: jnp.ndarray, data: jnp.ndarray, problem: FitProblem, model: SpectralModel) -> jnp.ndarray:
+def _reconstruct(params: jnp.ndarray, data: jnp.ndarray, problem: FitProblem, model: SpectralModel,
+                 noise: PixelNoise | None = None) -> jnp.ndarray:
     """The recovered CMB (n_real, 2, n_pix) of ``data`` (n_real, n_freq, 2, n_pix) at the fitted
-    flat parameters ``params`` (n_real, size)."""
+    flat parameters ``params`` (n_real, size). A common hit weight cancels in M^-1 A^T N^-1 (one
+    operator per joint cell); one hit map per band needs one per pixel."""
+    if noise is not None and noise.weights is None:
+        weights = jax.vmap(lambda x: cmb_weights(x, problem, model, noise.inv_var))(params)  # (n_real, n_pix, f)
+        return jnp.einsum("rpf,rfsp->rsp", weights, data)
     weights = jax.vmap(lambda x: cmb_weights(x, problem, model))(params)  # (n_real, n_cells, n_freq)
     return jnp.einsum("rpf,rfsp->rsp", weights[:, problem.cell_index, :], data)
 
 
-def cmb_weights(x: jnp.ndarray, problem: FitProblem, model: SpectralModel) -> jnp.ndarray:
+def cmb_weights(x: jnp.ndarray, problem: FitProblem, model: SpectralModel, inv_var: jnp.ndarray | None = None
+                ) -> jnp.ndarray:
     """The CMB row of the reconstruction operator per joint cell (n_cells, n_freq) at the flat
-    parameters ``x``."""
+    parameters ``x``; per pixel (n_pix, n_freq) with each pixel's N^-1 ``inv_var`` (n_pix, n_freq)."""
+    patches = problem.cell_patches if inv_var is None else problem.labels
     if model.closed_form:
         params = unpack(x, problem.family, problem.fill, model.sky.fitted)
-        return component_weights(params, problem.cell_patches, model)[:, 0, :]
-    return model_terms.cmb_weights(x[problem.cell_patches].T, model)
+        return component_weights(params, patches, model, inv_var)[:, 0, :]
+    return model_terms.cmb_weights(x[patches].T, model, inv_var)
 
 
 def fit_settings(fit: FitConfig) -> dict:
@@ -225,13 +260,14 @@ def evaluate_configuration(
     names = model.sky.fitted
     with clock.stage("prepare"):
         problem, layout, n_cells = fit_problem(labels, fit, names)
+        noise = pixel_noise(region.hit_weights, model)
         likelihood = choose_likelihood(problem.labels.shape[1], n_cells, len(model.frequencies), fit.likelihood,
-                                       fit.method)
+                                       fit.method, compressed_exact=noise is None or noise.weights is not None)
         data, foregrounds = jnp.asarray(region.data), jnp.asarray(region.foregrounds)[None]
-    fit_all = partial(_fit, model=model, likelihood=likelihood, **fit_settings(fit))
+    fit_all = partial(_fit, model=model, likelihood=likelihood, noise=noise, **fit_settings(fit))
     with clock.stage("systematic_fit"):
         sys_fit = fit_all(foregrounds, problem)
-        sys_cmb = np.asarray(_reconstruct(sys_fit.params, foregrounds, problem, model))[0]
+        sys_cmb = np.asarray(_reconstruct(sys_fit.params, foregrounds, problem, model, noise))[0]
         sys_result = jax.tree.map(lambda x: x[0], _host_result(sys_fit, problem, layout, names))
     with clock.stage("noisy_fits"):
         if fit.realizations == "linearized":  # one Newton step from the noiseless optimum
@@ -240,7 +276,7 @@ def evaluate_configuration(
             result = fit_all(data, problem)
         result = jax.block_until_ready(result)
     with clock.stage("cmb_maps"):
-        cmb = np.asarray(_reconstruct(result.params, data, problem, model)) if keep_maps else None
+        cmb = np.asarray(_reconstruct(result.params, data, problem, model, noise)) if keep_maps else None
     return ConfigurationResult(
         n_patches=layout.counts,
         likelihood=likelihood,
