@@ -30,7 +30,7 @@ def noise_realizations(
     pixels: np.ndarray | None = None,
     scale: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Noise Q/U maps of the given realizations, uK_CMB.
+    r"""Noise Q/U maps of the given realizations, uK_CMB.
 
     Returns shape ``(len(indices), n_freq, 2, n)`` with ``n`` the number of ``pixels`` (RING
     indices) or the full sky. Realization ``i`` only depends on ``(seed, i, instrument, nside)``.
