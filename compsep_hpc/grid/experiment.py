@@ -175,9 +175,10 @@ class Experiment:
         Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
         a parameter left without value under ``drop``, a multires patch nside above the run nside,
         or a hit map that is unreadable, malformed or without hits in a region's pixel."""
+        noise = self.noise_model  # a bad hit-map file is refused before the sky is built
         grids = resolve_region_grids(self.config, lambda region: len(self.pixels(region)))
         for region in self.config.regions.names:
-            self.noise_model.check_region(region, self.pixels(region))
+            noise.check_region(region, self.pixels(region))
         return grids
 
     def pixels_need_missing_templates(self) -> str | None:
