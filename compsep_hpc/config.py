@@ -86,7 +86,8 @@ class RunConfig:
         without the ``model`` section when it is the default model and without the sky's true
         foreground keys at their defaults (sky/config.py ``hashed_sky``) and without
         ``spectra.estimator`` when it is ``master``, ``fit.realizations`` when it is ``full`` and
-        the noise section's hit-map keys under ``noise.model: white`` (what runs did before those keys), so the runs written before they existed keep their id."""
+        the noise section's hit-map keys under ``noise.model: white`` and ``instrument.bandpass``
+        when None (what runs did before those keys), so the runs written before they existed keep their id."""
         d = self.to_dict()
         d.pop("output")
         d["sky"] = hashed_sky(d["sky"])
@@ -96,6 +97,8 @@ class RunConfig:
             d["spectra"].pop("estimator")
         if d["fit"]["realizations"] == "full":
             d["fit"].pop("realizations")
+        if d["instrument"]["bandpass"] is None:  # delta bands, as before the key
+            d["instrument"].pop("bandpass")
         if d["noise"]["model"] == "white":  # the hit-map keys, as before they existed
             for key in HITS_FIELDS:
                 d["noise"].pop(key)

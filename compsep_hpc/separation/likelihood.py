@@ -51,25 +51,32 @@ from compsep_hpc.model.sed import dust_index_factor, dust_temperature_factor, sy
 from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=["frequencies", "inv_noise_var", "reference_frequencies"],
-         meta_fields=["sky"])
+@partial(jax.tree_util.register_dataclass, data_fields=["frequencies", "inv_noise_var", "reference_frequencies",
+                                                      "band_nu", "band_weights"], meta_fields=["sky"])
 @dataclass(frozen=True)
 class SpectralModel:
-    """The data model of a fit: bands (GHz), N^-1 per band (uK^-2), the sky model (its components
+    r"""The data model of a fit: bands (GHz), N^-1 per band (uK^-2), the sky model (its components
     and fitted parameters; static under jit) and its components' reference frequencies (GHz,
-    ``(n_components,)`` floats, traced under jit like the bands, as the closed form always took them)."""
+    ``(n_components,)`` floats, traced under jit like the bands, as the closed form always took them).
+    ``band_nu`` and ``band_weights`` (n_freq, n_samples): the bandpasses' samples (GHz) and K_CMB
+    quadrature weights (model/bandpass.py), None for delta bands; with them every SED column is
+    :math:`\sum_k \omega_k f(\nu_k)` (model_terms.py)."""
 
     frequencies: jnp.ndarray
     inv_noise_var: jnp.ndarray
     reference_frequencies: tuple[float, ...]
     sky: SkyModel = DEFAULT_MODEL
+    band_nu: jnp.ndarray | None = None
+    band_weights: jnp.ndarray | None = None
 
     @property
     def closed_form(self) -> bool:
-        """True for CMB + modified black body + power-law synchrotron with nothing fixed: the
-        model whose terms this module and term_derivatives.py compute in closed form."""
+        """True for CMB + modified black body + power-law synchrotron with nothing fixed and delta
+        bands: the model whose terms this module and term_derivatives.py compute in closed form
+        (a band average does not factorise into a beta_dust and a temp_dust part)."""
         kinds = tuple(type(c) for c in self.sky.components)
-        return kinds == (CMB, ModifiedBlackBody, PowerLawSynchrotron) and not self.sky.fixed
+        return (kinds == (CMB, ModifiedBlackBody, PowerLawSynchrotron) and not self.sky.fixed
+                and self.band_nu is None)
 
     @property
     def nu_dust(self) -> jnp.ndarray:

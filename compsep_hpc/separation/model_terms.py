@@ -29,11 +29,17 @@ from compsep_hpc.separation.likelihood import CellMoments, PixelData, SpectralMo
 
 def term_columns(theta: jnp.ndarray, model: SpectralModel) -> list[jnp.ndarray]:
     """The n_c columns of A for every term, each (n, n_freq): ones, then each foreground's SED at
-    the term's parameters ``theta`` (n, n_p; the model's fitted order) and the fixed values."""
+    the term's parameters ``theta`` (n, n_p; the model's fitted order) and the fixed values; with
+    bandpasses, each SED averaged over the band's samples with its K_CMB weights (model/bandpass.py;
+    the CMB's average is exactly 1)."""
     nu = model.frequencies
-    values = {name: theta[:, i:i + 1] for i, name in enumerate(model.sky.fitted)}
     shape = (theta.shape[0], nu.shape[0])
-    seds = model.sky.foreground_seds(nu, values)
+    if model.band_nu is None:
+        values = {name: theta[:, i:i + 1] for i, name in enumerate(model.sky.fitted)}
+        seds = model.sky.foreground_seds(nu, values)
+    else:
+        values = {name: theta[:, i, None, None] for i, name in enumerate(model.sky.fitted)}
+        seds = [jnp.sum(s * model.band_weights, axis=-1) for s in model.sky.foreground_seds(model.band_nu, values)]
     return [jnp.ones(shape, theta.dtype)] + [jnp.broadcast_to(s, shape) for s in seds]
 
 

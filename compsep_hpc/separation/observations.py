@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from compsep_hpc.model.bandpass import band_samples
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.model.noise import noise_realizations
 from compsep_hpc.model.noise_model import NoiseModel
@@ -65,11 +66,15 @@ def region_data(
 
 def spectral_model(instrument: Instrument, nside: int, sky: SkyModel = DEFAULT_MODEL) -> SpectralModel:
     """The likelihood's model: bands, white-noise N^-1 per band (uK^-2; a hit map's weights are
-    the region's, RegionData.hit_weights), and the sky model."""
+    the region's, RegionData.hit_weights), the sky model, and the bandpasses' samples and K_CMB
+    weights (None for delta bands)."""
     sigma = instrument.noise_sigma(nside)
+    samples = band_samples(instrument)
     return SpectralModel(
         frequencies=jnp.asarray(instrument.frequencies, dtype=float),
         inv_noise_var=jnp.asarray(1.0 / sigma**2),
         reference_frequencies=tuple(float(c.nu_ref) for c in sky.components),
         sky=sky,
+        band_nu=None if samples is None else jnp.asarray(samples.nu),
+        band_weights=None if samples is None else jnp.asarray(samples.weights),
     )
