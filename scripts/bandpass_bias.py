@@ -1,0 +1,69 @@
+r"""The r bias of fitting delta bands to a bandpass-integrated sky (issue 25, measurement 2).
+
+Every item of a finished reference run (``--reference``, e.g. results/real_instrument_white: delta
+bands, white noise) is refitted on the sky of ``--config`` (the same run through bandpasses,
+configs/real_instrument_bandpass.yaml) with the reference's *delta-band* spectral model, the same
+CMB spectra, noise draws, regions and patches; optionally (``--matched``) also with the bandpass
+model (the fit that knows the bands). Prints, per item, r_hat and sigma(r) of the reference and of
+the refits, and their differences, as a markdown table (one process, no MPI, writes nothing but
+``--out``).
+
+    nice -n 10 python scripts/bandpass_bias.py --config configs/real_instrument_bandpass.yaml \
+        --reference results/real_instrument_white --out bandpass_bias.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from compsep_hpc.config import load_config
+from compsep_hpc.grid.experiment import Experiment
+from compsep_hpc.grid.work import run_work_list
+from compsep_hpc.precision import enable_float64
+from compsep_hpc.separation.observations import spectral_model
+from compsep_hpc.store.checkpoint import read_records
+
+
+def refit(config, reference: Path, items, delta_fit: bool) -> dict[int, dict]:
+    """item id -> record of each item on ``config``'s sky, fitted with delta bands or the config's."""
+    exp = Experiment.from_run_folder(reference, config)
+    if delta_fit:
+        c = config
+        exp.__dict__["model"] = spectral_model(dataclasses.replace(c.instrument, bandpass=None), c.nside, c.model)
+    return {item.item_id: exp.record(item) for item in items}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="the bandpass twin of the reference run's config")
+    parser.add_argument("--reference", required=True, type=Path, help="the finished delta-band run folder")
+    parser.add_argument("--matched", action="store_true", help="also fit with the bandpass model")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    enable_float64()
+    config = load_config(args.config)
+    items = run_work_list(args.reference, config)
+    ref = {r["item_id"]: r for r in read_records(args.reference)}
+    delta = refit(config, args.reference, items, delta_fit=True)
+    matched = refit(config, args.reference, items, delta_fit=False) if args.matched else {}
+    lines = ["| region | item | r_hat delta sky | sigma(r) | r_hat bandpass sky, delta fit | sigma(r) | bias |"
+             + (" r_hat bandpass fit | bias |" if matched else ""),
+             "|---|---|---|---|---|---|---|" + ("---|---|" if matched else "")]
+    for item in items:
+        a, b = ref[item.item_id], delta[item.item_id]
+        label = item.preset or "K=" + "/".join(map(str, item.grid_values))
+        row = (f"| {item.region} | {label} | {a['r_hat']:.3e} | {a['sigma_r']:.3e} | {b['r_hat']:.3e} | "
+               f"{b['sigma_r']:.3e} | {b['r_hat'] - a['r_hat']:+.3e} |")
+        if matched:
+            m = matched[item.item_id]
+            row += f" {m['r_hat']:.3e} | {m['r_hat'] - a['r_hat']:+.3e} |"
+        lines.append(row)
+        print(lines[-1], flush=True)
+    if args.out is not None:
+        args.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
