@@ -6,7 +6,7 @@ configs/real_instrument_bandpass.yaml) with the reference's *delta-band* spectra
 CMB spectra, noise draws, regions and patches; optionally (``--matched``) also with the bandpass
 model (the fit that knows the bands). Prints, per item, r_hat and sigma(r) of the reference and of
 the refits, and their differences, as a markdown table (one process, no MPI, writes nothing but
-``--out``).
+``--out`` and the refits' JSON lines under ``--work``, from which a rerun resumes).
 
     nice -n 10 python scripts/bandpass_bias.py --config configs/real_instrument_bandpass.yaml \
         --reference results/real_instrument_white --out bandpass_bias.md
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 from compsep_hpc.config import load_config
@@ -26,13 +27,26 @@ from compsep_hpc.separation.observations import spectral_model
 from compsep_hpc.store.checkpoint import read_records
 
 
-def refit(config, reference: Path, items, delta_fit: bool) -> dict[int, dict]:
-    """item id -> record of each item on ``config``'s sky, fitted with delta bands or the config's."""
+def refit(config, reference: Path, items, delta_fit: bool, log: Path) -> dict[int, dict]:
+    """item id -> (r_hat, sigma_r) of each item on ``config``'s sky, fitted with delta bands or the
+    config's bands; each item appended to ``log`` (JSON lines) as it is done, and the items already
+    there are not refitted (a rerun resumes)."""
+    done = {}
+    if log.exists():
+        done = {d["item_id"]: d for d in map(json.loads, log.read_text().splitlines())}
     exp = Experiment.from_run_folder(reference, config)
     if delta_fit:
         c = config
         exp.__dict__["model"] = spectral_model(dataclasses.replace(c.instrument, bandpass=None), c.nside, c.model)
-    return {item.item_id: exp.record(item) for item in items}
+    for item in items:
+        if item.item_id not in done:
+            record = exp.record(item)
+            done[item.item_id] = {"item_id": item.item_id, "r_hat": float(record["r_hat"]),
+                                  "sigma_r": float(record["sigma_r"])}
+            with log.open("a") as f:
+                f.write(json.dumps(done[item.item_id]) + "\n")
+            print(item, done[item.item_id], flush=True)
+    return done
 
 
 def main() -> None:
@@ -40,18 +54,21 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="the bandpass twin of the reference run's config")
     parser.add_argument("--reference", required=True, type=Path, help="the finished delta-band run folder")
     parser.add_argument("--matched", action="store_true", help="also fit with the bandpass model")
+    parser.add_argument("--work", type=Path, default=Path("bandpass_bias"), help="folder of the refits' JSON lines")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     enable_float64()
     config = load_config(args.config)
     items = run_work_list(args.reference, config)
+    items = sorted(items, key=lambda it: it.preset == "")  # the multires baselines first
+    args.work.mkdir(parents=True, exist_ok=True)
+    delta = refit(config, args.reference, items, True, args.work / "delta_fit.jsonl")
+    matched = refit(config, args.reference, items, False, args.work / "bandpass_fit.jsonl") if args.matched else {}
     ref = {r["item_id"]: r for r in read_records(args.reference)}
-    delta = refit(config, args.reference, items, delta_fit=True)
-    matched = refit(config, args.reference, items, delta_fit=False) if args.matched else {}
     lines = ["| region | item | r_hat delta sky | sigma(r) | r_hat bandpass sky, delta fit | sigma(r) | bias |"
              + (" r_hat bandpass fit | bias |" if matched else ""),
              "|---|---|---|---|---|---|---|" + ("---|---|" if matched else "")]
-    for item in items:
+    for item in sorted(items, key=lambda it: it.item_id):
         a, b = ref[item.item_id], delta[item.item_id]
         label = item.preset or "K=" + "/".join(map(str, item.grid_values))
         row = (f"| {item.region} | {label} | {a['r_hat']:.3e} | {a['sigma_r']:.3e} | {b['r_hat']:.3e} | "
@@ -60,7 +77,7 @@ def main() -> None:
             m = matched[item.item_id]
             row += f" {m['r_hat']:.3e} | {m['r_hat'] - a['r_hat']:+.3e} |"
         lines.append(row)
-        print(lines[-1], flush=True)
+    print("\n".join(lines))
     if args.out is not None:
         args.out.write_text("\n".join(lines) + "\n")
 
