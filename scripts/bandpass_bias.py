@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--reference", required=True, type=Path, help="the finished delta-band run folder")
     parser.add_argument("--matched", action="store_true", help="also fit with the bandpass model")
     parser.add_argument("--work", type=Path, default=Path("bandpass_bias"), help="folder of the refits' JSON lines")
+    parser.add_argument("--table-only", action="store_true", help="no refit: the table of the items done so far")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     enable_float64()
@@ -62,9 +63,13 @@ def main() -> None:
     items = run_work_list(args.reference, config)
     items = sorted(items, key=lambda it: it.preset == "")  # the multires baselines first
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.table_only:
+        done = {json.loads(line)["item_id"] for line in (args.work / "delta_fit.jsonl").read_text().splitlines()}
+        items = [it for it in items if it.item_id in done]
     delta = refit(config, args.reference, items, True, args.work / "delta_fit.jsonl")
     matched = refit(config, args.reference, items, False, args.work / "bandpass_fit.jsonl") if args.matched else {}
     ref = {r["item_id"]: r for r in read_records(args.reference)}
+    items = [it for it in items if it.item_id in ref and it.item_id in delta]
     lines = ["| region | item | r_hat delta sky | sigma(r) | r_hat bandpass sky, delta fit | sigma(r) | bias |"
              + (" r_hat bandpass fit | bias |" if matched else ""),
              "|---|---|---|---|---|---|---|" + ("---|---|" if matched else "")]
