@@ -101,6 +101,20 @@ def _missing_section(out):
     return c
 
 
+def _hits_nan(out):
+    import numpy as np
+
+    hits = np.ones(12 * 8**2)
+    hits[3] = np.nan
+    np.save(out.parent / "hits.npy", hits)
+    return {**good_config(out), "noise": {"realizations": 2, "model": "hits", "hits": str(out.parent / "hits.npy")}}
+
+
+def _hits_outside(out):  # a ground footprint in the south, the region in the north
+    return {**good_config(out), "noise": {"realizations": 2, "model": "hits", "hits": "ground_patch",
+                                          "patch_centre": [0, -60], "patch_radius": 25}}
+
+
 CONFIG_CASES = [
     ("malformed-yaml", _malformed, ("malformed YAML",)),
     ("unknown-top-level-key", _top_key, ("unknown", "colour")),
@@ -110,6 +124,8 @@ CONFIG_CASES = [
     ("K-above-region-pixels", _k_too_big, ("769", "exceeds", "grid.above_pixels to drop or cap")),
     ("nside-not-power-of-two", _nside, ("power of two", "12")),
     ("missing-grid", _missing_section, ("grid",)),
+    ("hit-map-with-nan", _hits_nan, ("hit map", "NaN")),
+    ("region-without-hits", _hits_outside, ("pixels of region GAL060_U have no hit",)),
 ]
 
 

@@ -18,6 +18,7 @@ from compsep_hpc.config import RunConfig
 from compsep_hpc.errors import ConfigError
 from compsep_hpc.grid.region_grids import RegionGrid, resolve_region_grids
 from compsep_hpc.grid.work import WorkItem
+from compsep_hpc.model.noise_model import NoiseModel, noise_model
 from compsep_hpc.partition.patches import PatchCache
 from compsep_hpc.partition.regions import region_mask, region_pixels
 from compsep_hpc.science.figures import CmbTemplates, item_figures, merged_item_figures, record_sums
@@ -127,6 +128,12 @@ class Experiment:
         c = self.config
         return spectral_model(c.instrument, c.nside, c.model)
 
+    @cached_property
+    def noise_model(self) -> NoiseModel:
+        """Each band's per-pixel noise (model/noise_model.py): white, or scaled by the hit map(s)."""
+        c = self.config
+        return noise_model(c.instrument, c.nside, c.noise)
+
     def _intensity(self) -> np.ndarray | None:
         """The sky's foreground intensity when the regions are derived from it (no mask file);
         with a mask file the sky is not built for the regions."""
@@ -169,7 +176,8 @@ class Experiment:
         key = (region, realizations.start, realizations.stop)
         if key not in self._data:
             self._data = {}
-            self._data[key] = region_data(self.sky, c.instrument, region, self.pixels(region), c.noise.seed, realizations)
+            self._data[key] = region_data(self.sky, c.instrument, region, self.pixels(region), c.noise.seed, realizations,
+                                          None if c.noise.model == "white" else self.noise_model)
         return self._data[key]
 
     def region_grids(self) -> dict[str, RegionGrid]:
@@ -177,8 +185,13 @@ class Experiment:
         pixels (the sky's, without a mask file).
 
         Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
-        a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
-        return resolve_region_grids(self.config, lambda region: len(self.pixels(region)))
+        a parameter left without value under ``drop``, a multires patch nside above the run nside,
+        or a hit map that is unreadable, malformed or without hits in a region's pixel."""
+        noise = self.noise_model  # a bad hit-map file is refused before the sky is built
+        grids = resolve_region_grids(self.config, lambda region: len(self.pixels(region)))
+        for region in self.config.regions.names:
+            noise.check_region(region, self.pixels(region))
+        return grids
 
     def pixels_need_missing_templates(self) -> str | None:
         """Why the regions' pixels cannot be computed now, or None when they can: a pysm sky

@@ -7,7 +7,7 @@ Per-pixel noise of band :math:`\nu`: :math:`\sigma_\nu = \mathrm{depth}_{p,\nu} 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 import numpy as np
 
 from compsep_hpc.errors import ConfigError
@@ -15,13 +15,31 @@ from compsep_hpc.errors import ConfigError
 ARCMIN_PER_RAD = 60.0 * 180.0 / np.pi
 
 
+BANDPASS_SHAPES = ("tophat", "tabulated")
+
+
+@dataclass(frozen=True)
+class Bandpass:
+    """Each band's transmission (model/bandpass.py integrates over it): ``tophat`` of relative
+    ``width`` (nu in nu_c (1 -+ width/2)) sampled at ``samples`` frequencies, or ``tabulated``:
+    per band the frequencies ``nu`` (GHz, increasing) and the ``transmission`` there."""
+
+    shape: str = "tophat"
+    width: float = 0.3
+    samples: int = 9
+    nu: tuple[tuple[float, ...], ...] | None = None
+    transmission: tuple[tuple[float, ...], ...] | None = None
+
+
 @dataclass(frozen=True)
 class Instrument:
-    """A set of bands: ``frequencies`` in GHz, ``depth_p`` polarization depths in uK_CMB·arcmin."""
+    """A set of bands: ``frequencies`` in GHz, ``depth_p`` polarization depths in uK_CMB·arcmin,
+    ``bandpass``: None (delta bands at ``frequencies``) or each band's transmission."""
 
     name: str
     frequencies: tuple[float, ...]
     depth_p: tuple[float, ...]
+    bandpass: Bandpass | None = None
 
     def __post_init__(self) -> None:
         if len(self.frequencies) != len(self.depth_p):
@@ -73,8 +91,41 @@ LITEBIRD_QUIJOTE = combined("litebird_quijote", dict(zip(LITEBIRD.frequencies, L
 KNOWN_INSTRUMENTS = {"litebird": LITEBIRD, "litebird_quijote": LITEBIRD_QUIJOTE}
 
 
+def _bandpass(spec: Mapping | None, n_freq: int) -> Bandpass | None:
+    """``instrument.bandpass``: None, ``{shape: tophat, width, samples}`` or ``{shape: tabulated,
+    nu: [[GHz...] per band], transmission: [[...] per band]}``."""
+    if spec is None:
+        return None
+    names = {f.name for f in fields(Bandpass)}
+    if not isinstance(spec, Mapping) or set(spec) - names:
+        raise ConfigError(f"instrument.bandpass must be a mapping of {', '.join(sorted(names))}")
+    get = lambda key: spec.get(key, getattr(Bandpass(), key))  # noqa: E731
+    try:
+        nu, tr = get("nu"), get("transmission")
+        band = Bandpass(shape=str(get("shape")), width=float(get("width")), samples=int(get("samples")),
+                        nu=None if nu is None else tuple(tuple(float(v) for v in b) for b in nu),
+                        transmission=None if tr is None else tuple(tuple(float(v) for v in b) for b in tr))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("instrument.bandpass: width, samples and the tabulated nu and transmission must be numbers"
+                          ) from exc
+    if band.shape not in BANDPASS_SHAPES:
+        raise ConfigError(f"instrument.bandpass.shape must be one of {', '.join(BANDPASS_SHAPES)}, got {band.shape!r}")
+    if band.shape == "tophat" and not (0 < band.width < 2 and band.samples >= 2):
+        raise ConfigError("instrument.bandpass: a tophat needs 0 < width < 2 and samples >= 2")
+    if band.shape == "tabulated":
+        if band.nu is None or band.transmission is None or len(band.nu) != n_freq or len(band.transmission) != n_freq:
+            raise ConfigError(f"instrument.bandpass tabulated: nu and transmission need one list per band ({n_freq})")
+        for nu_b, t_b in zip(band.nu, band.transmission):
+            if len(nu_b) != len(t_b) or len(nu_b) < 2 or min(nu_b) <= 0 or np.any(np.diff(nu_b) <= 0) \
+                    or min(t_b) < 0 or max(t_b) <= 0:
+                raise ConfigError("instrument.bandpass tabulated: each band needs >= 2 increasing positive "
+                                  "frequencies and as many non-negative transmissions, not all zero")
+    return band
+
+
 def instrument_from_config(spec: str | Mapping | None) -> Instrument:
-    """An instrument from a known name or a mapping ``{name?, frequencies, depth_p}``."""
+    """An instrument from a known name or a mapping ``{name?, frequencies, depth_p, bandpass?}``
+    (a known name without frequencies and depths takes that instrument's)."""
     if spec is None:
         return LITEBIRD
     if isinstance(spec, str):
@@ -85,9 +136,12 @@ def instrument_from_config(spec: str | Mapping | None) -> Instrument:
             )
         return KNOWN_INSTRUMENTS[spec.lower()]
     if isinstance(spec, Mapping):
-        unknown = set(spec) - {"name", "frequencies", "depth_p"}
+        unknown = set(spec) - {"name", "frequencies", "depth_p", "bandpass"}
         if unknown:
             raise ConfigError(f"unknown instrument keys: {', '.join(sorted(unknown))}")
+        if "frequencies" not in spec and "depth_p" not in spec and str(spec.get("name")).lower() in KNOWN_INSTRUMENTS:
+            known = KNOWN_INSTRUMENTS[str(spec["name"]).lower()]
+            return Instrument(known.name, known.frequencies, known.depth_p, _bandpass(spec.get("bandpass"), known.n_freq))
         try:
             freqs = tuple(float(f) for f in spec["frequencies"])
             depths = tuple(float(d) for d in spec["depth_p"])
@@ -95,5 +149,6 @@ def instrument_from_config(spec: str | Mapping | None) -> Instrument:
             raise ConfigError(
                 "instrument mapping needs numeric lists 'frequencies' (GHz) and 'depth_p' (uK.arcmin)"
             ) from exc
-        return Instrument(name=str(spec.get("name", "custom")), frequencies=freqs, depth_p=depths)
+        return Instrument(name=str(spec.get("name", "custom")), frequencies=freqs, depth_p=depths,
+                          bandpass=_bandpass(spec.get("bandpass"), len(freqs)))
     raise ConfigError(f"instrument must be a name or a mapping, not {type(spec).__name__}")

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from compsep_hpc.errors import ConfigError
 from compsep_hpc.separation.cells import joint_cells, size_class
 from compsep_hpc.separation.fit import FitResult, count_at_bounds
 from compsep_hpc.separation.hessian import HessianStructure
@@ -60,8 +61,11 @@ class ConfigurationResult(NamedTuple):
     fisher_sigma: dict[str, np.ndarray] | None = None  # per parameter (K_p,), linearized realizations
 
 
-def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "auto", method: str = "lbfgs") -> str:
-    """``compressed`` or ``pixel``: the override, or the cheaper by estimated cost.
+def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "auto", method: str = "lbfgs",
+                      compressed_exact: bool = True) -> str:
+    """``compressed`` or ``pixel``: the override, or the cheaper by estimated cost; ``pixel``
+    under ``auto`` when the compressed form is not exact (one hit map per band), where asking for
+    ``compressed`` raises ConfigError.
 
     L-BFGS evaluates the NLL: compressed costs per cell the SEDs (~20 flops per band) and
     A^T W A (~3 n_freq^2 flops), per pixel the SEDs and two projections A^T N^-1 d (~6 n_freq
@@ -69,13 +73,35 @@ def choose_likelihood(n_pix: int, n_cells: int, n_freq: int, requested: str = "a
     (measured: 6,144 cells in 50 ms, 9,830 pixels in 90 ms on 2 CPU cores), and there are never
     more cells than pixels, so it takes the compressed form.
     """
+    if requested == "compressed" and not compressed_exact:
+        raise ConfigError("fit.likelihood compressed is not exact with one hit map per band")
     if requested != "auto":
         return requested
+    if not compressed_exact:
+        return "pixel"
     if method == "newton":
         return "compressed"
     compressed = n_cells * n_freq * (20 + 3 * n_freq)
     per_pixel = n_pix * n_freq * (20 + 6)
     return "compressed" if compressed <= per_pixel else "pixel"
+
+
+class PixelNoise(NamedTuple):
+    """A hit map's noise on a region (model/noise_model.py): ``weights`` (n_pix,), the common hit
+    weights w_p that the compressed form's moments carry (None with one map per band: that form
+    is then not exact), and ``inv_var`` (n_pix, n_freq), each pixel's N^-1 for the per-pixel
+    form, uK^-2. A white region has none (None)."""
+
+    weights: jnp.ndarray | None
+    inv_var: jnp.ndarray
+
+
+def pixel_noise(hit_weights: np.ndarray | None, model: SpectralModel) -> PixelNoise | None:
+    """The PixelNoise of a region's ``hit_weights`` (RegionData; (1 or n_freq, n_pix)), None when white."""
+    if hit_weights is None:
+        return None
+    inv_var = jnp.asarray(hit_weights.T) * model.inv_noise_var[None, :]
+    return PixelNoise(jnp.asarray(hit_weights[0]) if hit_weights.shape[0] == 1 else None, inv_var)
 
 
 class FitProblem(NamedTuple):
@@ -122,16 +148,17 @@ def fit_problem(labels: np.ndarray, fit: FitConfig, names: tuple[str, ...]) -> t
 
 def fit_realizations(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, *, likelihood: str,
                      method: str, max_iter: int, ftol: float, gtol: float, linear_solver: str = "cg",
-                     realizations: str = "full") -> FitResult:
+                     realizations: str = "full", noise: PixelNoise | None = None) -> FitResult:
     """Fit every realization of ``data`` (n_real, n_freq, 2, n_pix), vmapped; params come back
     as flat vectors (n_real, size). ``method``: ``newton`` (newton.py, exact per-term Hessians,
     ``gtol`` on the projected gradient) or ``lbfgs`` (lbfgs.py); ``realizations``: ``full``, or
     ``linearized``: one undamped Newton step from ``problem.start`` (newton.newton_step; the
-    caller puts the noiseless optimum there). Pure: jit it, as ``_fit`` does."""
+    caller puts the noiseless optimum there); ``noise``: a hit map's (None: white). Pure: jit it,
+    as ``_fit`` does."""
     q = problem
     term_nll, derivatives = term_forms(model, likelihood)
     compressed = likelihood == "compressed"
-    inputs, terms = _term_inputs(data, q, model, likelihood)
+    inputs, terms = _term_inputs(data, q, model, likelihood, noise)
     term_patches = terms.term_patches
     if realizations == "linearized":
         step = partial(newton_step, structure=q.structure, start=q.start, lower=q.lower, upper=q.upper,
@@ -164,30 +191,35 @@ def term_forms(model: SpectralModel, likelihood: str):
     return tuple(partial(f, model=model) for f in forms)
 
 
-def _term_inputs(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, likelihood: str):
+def _term_inputs(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, likelihood: str,
+                 noise: PixelNoise | None = None):
     """The terms' data of every realization of ``data`` (n_real, n_freq, 2, n_pix) (cell moments, or
-    per-pixel projections) and where the terms sit (NewtonTerms)."""
+    per-pixel projections; ``noise`` the hit weights, None for white noise) and where the terms sit
+    (NewtonTerms)."""
     q = problem
     if likelihood == "compressed":
-        return _moments(data, q, model), NewtonTerms(q.cell_patches, None, q.cell_patches)
-    return jax.vmap(lambda d: pixel_data(d, model.inv_noise_var))(data), NewtonTerms(q.labels, q.cell_index,
-                                                                                      q.cell_patches)
+        return (_moments(data, q, model, None if noise is None else noise.weights),
+                NewtonTerms(q.cell_patches, None, q.cell_patches))
+    inv_var = None if noise is None else noise.inv_var
+    return (jax.vmap(lambda d: pixel_data(d, model.inv_noise_var, inv_var))(data),
+            NewtonTerms(q.labels, q.cell_index, q.cell_patches))
 
 
 @partial(jax.jit, static_argnames=("likelihood",))
 def _fisher_sigma(x: jnp.ndarray, foregrounds: jnp.ndarray, problem: FitProblem, model: SpectralModel,
-                  likelihood: str) -> jnp.ndarray:
+                  likelihood: str, noise: PixelNoise | None = None) -> jnp.ndarray:
     """newton.fisher_sigma (size,) at ``x``, the optimum of the noiseless ``foregrounds`` (1, n_freq, 2, n_pix)."""
-    inputs, terms = _term_inputs(foregrounds, problem, model, likelihood)
+    inputs, terms = _term_inputs(foregrounds, problem, model, likelihood, noise)
     derivatives = term_forms(model, likelihood)[1]
     return fisher_sigma(derivatives, jax.tree.map(lambda a: a[0], inputs), terms, problem.fisher_structure, x,
                         problem.lower, problem.upper)
 
 
-def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel):
-    """Cell moments of every realization, ``MOMENT_BATCH`` realizations at a time."""
+def _moments(data: jnp.ndarray, problem: FitProblem, model: SpectralModel, weights: jnp.ndarray | None = None):
+    """Cell moments of every realization, ``MOMENT_BATCH`` realizations at a time (``weights``:
+    the common hit weights, None for white noise)."""
     n_cells = problem.cell_patches.shape[1]
-    return jax.lax.map(lambda d: cell_moments(d, problem.cell_index, n_cells, model.inv_noise_var), data,
+    return jax.lax.map(lambda d: cell_moments(d, problem.cell_index, n_cells, model.inv_noise_var, weights), data,
                        batch_size=MOMENT_BATCH)
 
 
@@ -196,20 +228,27 @@ _fit = jax.jit(fit_realizations, static_argnames=("likelihood", "method", "max_i
 
 
 @jax.jit
-def _reconstruct(params: jnp.ndarray, data: jnp.ndarray, problem: FitProblem, model: SpectralModel) -> jnp.ndarray:
+def _reconstruct(params: jnp.ndarray, data: jnp.ndarray, problem: FitProblem, model: SpectralModel,
+                 noise: PixelNoise | None = None) -> jnp.ndarray:
     """The recovered CMB (n_real, 2, n_pix) of ``data`` (n_real, n_freq, 2, n_pix) at the fitted
-    flat parameters ``params`` (n_real, size)."""
+    flat parameters ``params`` (n_real, size). A common hit weight cancels in M^-1 A^T N^-1 (one
+    operator per joint cell); one hit map per band needs one per pixel."""
+    if noise is not None and noise.weights is None:
+        weights = jax.vmap(lambda x: cmb_weights(x, problem, model, noise.inv_var))(params)  # (n_real, n_pix, f)
+        return jnp.einsum("rpf,rfsp->rsp", weights, data)
     weights = jax.vmap(lambda x: cmb_weights(x, problem, model))(params)  # (n_real, n_cells, n_freq)
     return jnp.einsum("rpf,rfsp->rsp", weights[:, problem.cell_index, :], data)
 
 
-def cmb_weights(x: jnp.ndarray, problem: FitProblem, model: SpectralModel) -> jnp.ndarray:
+def cmb_weights(x: jnp.ndarray, problem: FitProblem, model: SpectralModel, inv_var: jnp.ndarray | None = None
+                ) -> jnp.ndarray:
     """The CMB row of the reconstruction operator per joint cell (n_cells, n_freq) at the flat
-    parameters ``x``."""
+    parameters ``x``; per pixel (n_pix, n_freq) with each pixel's N^-1 ``inv_var`` (n_pix, n_freq)."""
+    patches = problem.cell_patches if inv_var is None else problem.labels
     if model.closed_form:
         params = unpack(x, problem.family, problem.fill, model.sky.fitted)
-        return component_weights(params, problem.cell_patches, model)[:, 0, :]
-    return model_terms.cmb_weights(x[problem.cell_patches].T, model)
+        return component_weights(params, patches, model, inv_var)[:, 0, :]
+    return model_terms.cmb_weights(x[patches].T, model, inv_var)
 
 
 def fit_settings(fit: FitConfig) -> dict:
@@ -239,7 +278,7 @@ def _joined(results: list[FitResult]) -> FitResult:
 
 
 def _systematic(fit_all, foregrounds: jnp.ndarray, problem: FitProblem, layout: PackedLayout, model: SpectralModel,
-                systematic: FitResult | None) -> tuple[jnp.ndarray, np.ndarray, FitResult]:
+                systematic: FitResult | None, noise: PixelNoise | None = None) -> tuple[jnp.ndarray, np.ndarray, FitResult]:
     """The foreground-only fit: its flat parameters (size,), its CMB (2, n_pix) and its host
     result; fitted, or ``systematic`` (a host result of the same configuration, e.g. from an
     earlier record) reused, its CMB reconstructed."""
@@ -250,7 +289,7 @@ def _systematic(fit_all, foregrounds: jnp.ndarray, problem: FitProblem, layout: 
         result = jax.tree.map(lambda x: x[0], _host_result(sys_fit, problem, layout, names))
     else:
         params, result = jnp.asarray(pack(systematic.params, np.asarray(problem.start), layout, names)), systematic
-    cmb = np.asarray(_reconstruct(params[None], foregrounds, problem, model))[0]
+    cmb = np.asarray(_reconstruct(params[None], foregrounds, problem, model, noise))[0]
     return params, cmb, result
 
 
@@ -283,24 +322,26 @@ def evaluate_configuration(
     names = model.sky.fitted
     with clock.stage("prepare"):
         problem, layout, n_cells = fit_problem(labels, fit, names)
+        noise = pixel_noise(region.hit_weights, model)
         likelihood = choose_likelihood(problem.labels.shape[1], n_cells, len(model.frequencies), fit.likelihood,
-                                       fit.method)
+                                       fit.method, compressed_exact=noise is None or noise.weights is not None)
         data, foregrounds = jnp.asarray(region.data), jnp.asarray(region.foregrounds)[None]
-    fit_all = partial(_fit, model=model, likelihood=likelihood, **fit_settings(fit))
+    fit_all = partial(_fit, model=model, likelihood=likelihood, noise=noise, **fit_settings(fit))
     with clock.stage("systematic_fit"):
-        sys_params, sys_cmb, sys_result = _systematic(fit_all, foregrounds, problem, layout, model, systematic)
+        sys_params, sys_cmb, sys_result = _systematic(fit_all, foregrounds, problem, layout, model, systematic, noise)
     sigma, batches = None, _batches(data.shape[0], batch)
     with clock.stage("noisy_fits"):
         if fit.realizations == "linearized":  # one Newton step from the noiseless optimum
             linearized = problem._replace(start=sys_params)
             result = _joined([fit_all(data[b], linearized, realizations="linearized") for b in batches])
-            sigma = split(np.asarray(_fisher_sigma(sys_params, foregrounds, problem, model, likelihood)), layout, names)
+            sigma = split(np.asarray(_fisher_sigma(sys_params, foregrounds, problem, model, likelihood, noise)),
+                          layout, names)
         else:
             result = _joined([fit_all(data[b], problem) for b in batches])
         result = jax.block_until_ready(result)
     with clock.stage("cmb_maps"):
-        cmb = (np.concatenate([np.asarray(_reconstruct(result.params[b], data[b], problem, model)) for b in batches])
-               if keep_maps else None)
+        cmb = (np.concatenate([np.asarray(_reconstruct(result.params[b], data[b], problem, model, noise))
+                               for b in batches]) if keep_maps else None)
     return ConfigurationResult(
         n_patches=layout.counts,
         likelihood=likelihood,

@@ -10,6 +10,11 @@ diagonal in frequency:
 - compressed (exact when N is the same in every pixel): pixels sharing the triple of patch
   indices (a *joint cell* J) share A, so with :math:`W_J = \sum_{p\in J}\sum_{Q,U} N^{-1} d_p d_p^T N^{-1}`,
   :math:`\mathrm{NLL}(\beta) = -\sum_J \mathrm{tr}[M_J^{-1} A_J^T W_J A_J]`.
+- with one hit map common to every band, :math:`N_p = N_0 / w_p` (model/noise_model.py): a pixel's
+  term is :math:`w_p` times its term under :math:`N_0`, so the compressed form stays exact with
+  :math:`M = A^T N_0^{-1} A` and :math:`W_J = \sum_{p\in J} w_p \sum_{Q,U} N_0^{-1} d_p d_p^T N_0^{-1}`
+  (``cell_moments(weights=w)``); one hit map per band needs the per-pixel form, whose M carries
+  each pixel's :math:`N_p^{-1}` (``PixelData.n_inv``).
 
 No factor 1/2 (fgbuster's logL is half of this). Units: d in uK_CMB, N^{-1} in uK^-2, NLL
 dimensionless.
@@ -46,25 +51,32 @@ from compsep_hpc.model.sed import dust_index_factor, dust_temperature_factor, sy
 from compsep_hpc.model.sky_model import DEFAULT_MODEL, SkyModel
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=["frequencies", "inv_noise_var", "reference_frequencies"],
-         meta_fields=["sky"])
+@partial(jax.tree_util.register_dataclass, data_fields=["frequencies", "inv_noise_var", "reference_frequencies",
+                                                      "band_nu", "band_weights"], meta_fields=["sky"])
 @dataclass(frozen=True)
 class SpectralModel:
-    """The data model of a fit: bands (GHz), N^-1 per band (uK^-2), the sky model (its components
+    r"""The data model of a fit: bands (GHz), N^-1 per band (uK^-2), the sky model (its components
     and fitted parameters; static under jit) and its components' reference frequencies (GHz,
-    ``(n_components,)`` floats, traced under jit like the bands, as the closed form always took them)."""
+    ``(n_components,)`` floats, traced under jit like the bands, as the closed form always took them).
+    ``band_nu`` and ``band_weights`` (n_freq, n_samples): the bandpasses' samples (GHz) and K_CMB
+    quadrature weights (model/bandpass.py), None for delta bands; with them every SED column is
+    :math:`\sum_k \omega_k f(\nu_k)` (model_terms.py)."""
 
     frequencies: jnp.ndarray
     inv_noise_var: jnp.ndarray
     reference_frequencies: tuple[float, ...]
     sky: SkyModel = DEFAULT_MODEL
+    band_nu: jnp.ndarray | None = None
+    band_weights: jnp.ndarray | None = None
 
     @property
     def closed_form(self) -> bool:
-        """True for CMB + modified black body + power-law synchrotron with nothing fixed: the
-        model whose terms this module and term_derivatives.py compute in closed form."""
+        """True for CMB + modified black body + power-law synchrotron with nothing fixed and delta
+        bands: the model whose terms this module and term_derivatives.py compute in closed form
+        (a band average does not factorise into a beta_dust and a temp_dust part)."""
         kinds = tuple(type(c) for c in self.sky.components)
-        return kinds == (CMB, ModifiedBlackBody, PowerLawSynchrotron) and not self.sky.fixed
+        return (kinds == (CMB, ModifiedBlackBody, PowerLawSynchrotron) and not self.sky.fixed
+                and self.band_nu is None)
 
     @property
     def nu_dust(self) -> jnp.ndarray:
@@ -87,11 +99,13 @@ class CellMoments(NamedTuple):
 
 
 class PixelData(NamedTuple):
-    """Data of the per-pixel form, pixel axis first: ``d`` (n_pix, f, 2) in uK_CMB and
-    ``n_inv_d`` = 1^T N^-1 d (n_pix, 2)."""
+    """Data of the per-pixel form, pixel axis first: ``d`` (n_pix, f, 2) in uK_CMB,
+    ``n_inv_d`` = 1^T N^-1 d (n_pix, 2) and ``n_inv``, each pixel's N^-1 (n_pix, f) in uK^-2,
+    or None: the model's ``inv_noise_var`` in every pixel (white noise)."""
 
     d: jnp.ndarray
     n_inv_d: jnp.ndarray
+    n_inv: jnp.ndarray | None = None
 
 
 def adjugate_3x3(m: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -142,11 +156,15 @@ def term_columns(theta: jnp.ndarray, model: SpectralModel) -> tuple[jnp.ndarray,
     return dust, synch_sed(nu, theta[:, 2:3], model.nu_synch)
 
 
-def _noise_products(dust: jnp.ndarray, synch: jnp.ndarray, model: SpectralModel):
-    """Entries of M = A^T N^-1 A, each ``(n,)`` (m00 is a scalar)."""
-    n_inv = model.inv_noise_var
-    return (jnp.sum(n_inv), dust @ n_inv, synch @ n_inv, (dust * dust) @ n_inv,
-            (dust * synch) @ n_inv, (synch * synch) @ n_inv)
+def _noise_products(dust: jnp.ndarray, synch: jnp.ndarray, model: SpectralModel, n_inv: jnp.ndarray | None = None):
+    """Entries of M = A^T N^-1 A, each ``(n,)`` (m00 is a scalar under white noise); ``n_inv``:
+    each term's N^-1 (n, f), None for the model's."""
+    if n_inv is None:
+        n_inv = model.inv_noise_var
+        return (jnp.sum(n_inv), dust @ n_inv, synch @ n_inv, (dust * dust) @ n_inv,
+                (dust * synch) @ n_inv, (synch * synch) @ n_inv)
+    return (jnp.sum(n_inv, -1), jnp.sum(dust * n_inv, -1), jnp.sum(synch * n_inv, -1), jnp.sum(dust * dust * n_inv, -1),
+            jnp.sum(dust * synch * n_inv, -1), jnp.sum(synch * synch * n_inv, -1))
 
 
 def trace_term(m: tuple, e: tuple) -> jnp.ndarray:
@@ -170,10 +188,10 @@ def compressed_terms(dust: jnp.ndarray, synch: jnp.ndarray, moments: CellMoments
 
 def pixel_terms(dust: jnp.ndarray, synch: jnp.ndarray, data: PixelData, model: SpectralModel) -> jnp.ndarray:
     """Each pixel's NLL term ``-sum_{Q,U} b^T M^-1 b`` (n,), b = A^T N^-1 d, from its columns."""
-    n_inv_d = data.d * model.inv_noise_var[None, :, None]
+    n_inv_d = data.d * (model.inv_noise_var[None, :, None] if data.n_inv is None else data.n_inv[:, :, None])
     b = (data.n_inv_d, jnp.einsum("pf,pfs->ps", dust, n_inv_d), jnp.einsum("pf,pfs->ps", synch, n_inv_d))
     e = tuple(jnp.sum(b[i] * b[j], axis=-1) for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)))
-    return trace_term(_noise_products(dust, synch, model), e)
+    return trace_term(_noise_products(dust, synch, model, data.n_inv), e)
 
 
 def compressed_nll(params: dict, cell_patches: jnp.ndarray, moments: CellMoments, model: SpectralModel) -> jnp.ndarray:
@@ -196,20 +214,27 @@ def pixel_term_nll(theta: jnp.ndarray, data: PixelData, model: SpectralModel) ->
     return pixel_terms(*term_columns(theta, model), data, model)
 
 
-def pixel_data(data: jnp.ndarray, inv_noise_var: jnp.ndarray) -> PixelData:
+def pixel_data(data: jnp.ndarray, inv_noise_var: jnp.ndarray, pixel_inv_var: jnp.ndarray | None = None) -> PixelData:
     """Per-pixel data of ``data`` (n_freq, 2, n_pix), pixel axis first, with its CMB projection
-    precomputed."""
+    precomputed; ``pixel_inv_var`` (n_pix, n_freq): each pixel's N^-1 (None: ``inv_noise_var``
+    in every pixel)."""
     d = jnp.moveaxis(data, -1, 0)
-    return PixelData(d, jnp.einsum("f,pfs->ps", inv_noise_var, d))
+    if pixel_inv_var is None:
+        return PixelData(d, jnp.einsum("f,pfs->ps", inv_noise_var, d))
+    return PixelData(d, jnp.einsum("pf,pfs->ps", pixel_inv_var, d), pixel_inv_var)
 
 
-def cell_moments(data: jnp.ndarray, cell_index: jnp.ndarray, n_cells: int, inv_noise_var: jnp.ndarray) -> CellMoments:
-    """W_J = sum over pixels of cell J and over Q, U of N^-1 d d^T N^-1, with W_J 1 and 1^T W_J 1.
+def cell_moments(data: jnp.ndarray, cell_index: jnp.ndarray, n_cells: int, inv_noise_var: jnp.ndarray,
+                 weights: jnp.ndarray | None = None) -> CellMoments:
+    """W_J = sum over pixels of cell J and over Q, U of w_p N^-1 d d^T N^-1, with W_J 1 and 1^T W_J 1.
 
-    ``data`` is ``(n_freq, 2, n_pix)``; ``cell_index`` ``(n_pix,)`` the cell of each pixel.
+    ``data`` is ``(n_freq, 2, n_pix)``; ``cell_index`` ``(n_pix,)`` the cell of each pixel;
+    ``weights`` (n_pix,): the pixels' common hit weights w_p (N_p = N / w_p), None for white noise.
     """
     white = data * inv_noise_var[:, None, None]
     outer = jnp.einsum("fsp,gsp->pfg", white, white)
+    if weights is not None:
+        outer = outer * weights[:, None, None]
     w = jax.ops.segment_sum(outer, cell_index, num_segments=n_cells)
     w_one = jnp.sum(w, axis=-1)
     return CellMoments(w, w_one, jnp.sum(w_one, axis=-1))
@@ -221,13 +246,15 @@ def mixing_columns(params: dict, patches: jnp.ndarray, model: SpectralModel) -> 
     return jnp.stack([jnp.ones_like(dust), dust, synch], axis=-1)
 
 
-def component_weights(params: dict, patches: jnp.ndarray, model: SpectralModel) -> jnp.ndarray:
-    """Reconstruction operator ``M^-1 A^T N^-1`` per pixel or cell, shape ``(n, 3, n_freq)``.
+def component_weights(params: dict, patches: jnp.ndarray, model: SpectralModel,
+                      n_inv: jnp.ndarray | None = None) -> jnp.ndarray:
+    """Reconstruction operator ``M^-1 A^T N^-1`` per pixel or cell, shape ``(n, 3, n_freq)``;
+    ``n_inv`` (n, n_freq): each pixel's N^-1 (None: the model's; a common hit weight cancels).
 
     The estimated amplitudes of a pixel are ``weights @ d_p``; row 0 gives the CMB in uK_CMB.
     """
     a = mixing_columns(params, patches, model)
-    b = a * model.inv_noise_var[:, None]
+    b = a * (model.inv_noise_var[:, None] if n_inv is None else n_inv[:, :, None])
     m = jnp.einsum("nfc,nfk->nck", a, b)
     adj, det = adjugate_3x3(m)
     return jnp.einsum("nck,nfk->ncf", adj / det[:, None, None], b)

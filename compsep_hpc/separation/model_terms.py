@@ -29,11 +29,17 @@ from compsep_hpc.separation.likelihood import CellMoments, PixelData, SpectralMo
 
 def term_columns(theta: jnp.ndarray, model: SpectralModel) -> list[jnp.ndarray]:
     """The n_c columns of A for every term, each (n, n_freq): ones, then each foreground's SED at
-    the term's parameters ``theta`` (n, n_p; the model's fitted order) and the fixed values."""
+    the term's parameters ``theta`` (n, n_p; the model's fitted order) and the fixed values; with
+    bandpasses, each SED averaged over the band's samples with its K_CMB weights (model/bandpass.py;
+    the CMB's average is exactly 1)."""
     nu = model.frequencies
-    values = {name: theta[:, i:i + 1] for i, name in enumerate(model.sky.fitted)}
     shape = (theta.shape[0], nu.shape[0])
-    seds = model.sky.foreground_seds(nu, values)
+    if model.band_nu is None:
+        values = {name: theta[:, i:i + 1] for i, name in enumerate(model.sky.fitted)}
+        seds = model.sky.foreground_seds(nu, values)
+    else:
+        values = {name: theta[:, i, None, None] for i, name in enumerate(model.sky.fitted)}
+        seds = [jnp.sum(s * model.band_weights, axis=-1) for s in model.sky.foreground_seds(model.band_nu, values)]
     return [jnp.ones(shape, theta.dtype)] + [jnp.broadcast_to(s, shape) for s in seds]
 
 
@@ -55,9 +61,11 @@ def _cholesky_inverse(m: list[list[jnp.ndarray]]) -> list[list[jnp.ndarray]]:
     return [[sum(inv[k][a] * inv[k][b] for k in range(max(a, b), size)) for b in range(size)] for a in range(size)]
 
 
-def noise_products(columns: list[jnp.ndarray], model: SpectralModel) -> list[list[jnp.ndarray]]:
-    """:math:`M_{ab} = a_a^T N^{-1} a_b`, each (n,)."""
-    weighted = [c * model.inv_noise_var for c in columns]
+def noise_products(columns: list[jnp.ndarray], model: SpectralModel,
+                   n_inv: jnp.ndarray | None = None) -> list[list[jnp.ndarray]]:
+    """:math:`M_{ab} = a_a^T N^{-1} a_b`, each (n,); ``n_inv`` (n, f): each term's N^-1 (None:
+    the model's)."""
+    weighted = [c * (model.inv_noise_var if n_inv is None else n_inv) for c in columns]
     return [[jnp.sum(weighted[a] * columns[b], axis=-1) for b in range(len(columns))] for a in range(len(columns))]
 
 
@@ -80,10 +88,10 @@ def compressed_term_nll(theta: jnp.ndarray, moments: CellMoments, model: Spectra
 def pixel_term_nll(theta: jnp.ndarray, data: PixelData, model: SpectralModel) -> jnp.ndarray:
     """Each pixel's term ``-sum_{Q,U} b^T M^-1 b`` (n,), b = A^T N^-1 d, from ``theta`` (n, n_p)."""
     columns = term_columns(theta, model)
-    n_inv_d = data.d * model.inv_noise_var[None, :, None]  # (n, f, 2)
+    n_inv_d = data.d * (model.inv_noise_var[None, :, None] if data.n_inv is None else data.n_inv[:, :, None])
     b = [jnp.sum(c[:, :, None] * n_inv_d, axis=1) for c in columns]  # (n, 2) each
     e = [[jnp.sum(b[i] * b[j], axis=-1) for j in range(len(b))] for i in range(len(b))]
-    return _trace_term(noise_products(columns, model), e)
+    return _trace_term(noise_products(columns, model, data.n_inv), e)
 
 
 def _derivatives(term_nll, theta: jnp.ndarray, data: Any, model: SpectralModel):
@@ -109,9 +117,10 @@ def pixel_term_derivatives(theta: jnp.ndarray, data: PixelData, model: SpectralM
     return _derivatives(pixel_term_nll, theta, data, model)
 
 
-def cmb_weights(theta: jnp.ndarray, model: SpectralModel) -> jnp.ndarray:
+def cmb_weights(theta: jnp.ndarray, model: SpectralModel, n_inv: jnp.ndarray | None = None) -> jnp.ndarray:
     """The CMB row of the reconstruction operator :math:`M^{-1} A^T N^{-1}` per term (n, n_freq):
-    the recovered CMB of a pixel is ``weights @ d_p``, uK_CMB."""
+    the recovered CMB of a pixel is ``weights @ d_p``, uK_CMB; ``n_inv`` (n, f): each term's N^-1."""
     columns = term_columns(theta, model)
-    p = _cholesky_inverse(noise_products(columns, model))
-    return sum(p[0][c][:, None] * columns[c] for c in range(len(columns))) * model.inv_noise_var
+    p = _cholesky_inverse(noise_products(columns, model, n_inv))
+    return sum(p[0][c][:, None] * columns[c] for c in range(len(columns))) * (
+        model.inv_noise_var if n_inv is None else n_inv)

@@ -153,12 +153,14 @@ def _chain(q, q_grad, q_hess, m00, e00):
 
 
 def _term_derivatives(theta: jnp.ndarray, apply_w: Callable, w_one: jnp.ndarray, e00: jnp.ndarray,
-                      model: SpectralModel):
-    """Shared by both forms: ``apply_w`` maps (n, k, f) vectors to W (n, k, f)."""
+                      model: SpectralModel, n_inv: jnp.ndarray | None = None):
+    """Shared by both forms: ``apply_w`` maps (n, k, f) vectors to W (n, k, f); ``n_inv`` (n, f):
+    each term's N^-1 (None: the model's, the same for every term)."""
     c = columns_with_derivatives(theta, model)
     wa = apply_w(jnp.stack([c.a, c.a0, c.a1, c.b, c.b2], axis=1))
-    q, q_grad, q_hess = _entries(c, model.inv_noise_var, w_one, (wa[:, 0], wa[:, 1], wa[:, 2]), (wa[:, 3], wa[:, 4]))
-    m00 = jnp.full_like(e00, jnp.sum(model.inv_noise_var))
+    noise = model.inv_noise_var if n_inv is None else n_inv
+    q, q_grad, q_hess = _entries(c, noise, w_one, (wa[:, 0], wa[:, 1], wa[:, 2]), (wa[:, 3], wa[:, 4]))
+    m00 = jnp.full_like(e00, jnp.sum(model.inv_noise_var)) if n_inv is None else jnp.sum(n_inv, -1)
     return _chain(q, q_grad, q_hess, m00, e00)
 
 
@@ -171,12 +173,13 @@ def compressed_term_derivatives(theta: jnp.ndarray, moments: CellMoments, model:
 
 
 def pixel_term_derivatives(theta: jnp.ndarray, data: PixelData, model: SpectralModel):
-    """Value (n,), gradient (n, 3) and Hessian (n, 3, 3) of every pixel's term."""
-    u = data.d * model.inv_noise_var[None, :, None]  # (n, f, 2) = N^-1 d
+    """Value (n,), gradient (n, 3) and Hessian (n, 3, 3) of every pixel's term (each pixel's own
+    N^-1 when ``data.n_inv`` holds it)."""
+    u = data.d * (model.inv_noise_var[None, :, None] if data.n_inv is None else data.n_inv[:, :, None])  # N^-1 d
 
     def apply_w(x):  # (n, k, f) -> sum_s u_s (u_s . x)
         projection = jnp.sum(u[:, None] * x[..., None], axis=2)  # (n, k, 2)
         return jnp.sum(u[:, None] * projection[:, :, None, :], axis=-1)
 
     w_one = jnp.sum(u * data.n_inv_d[:, None, :], axis=-1)
-    return _term_derivatives(theta, apply_w, w_one, jnp.sum(data.n_inv_d**2, axis=-1), model)
+    return _term_derivatives(theta, apply_w, w_one, jnp.sum(data.n_inv_d**2, axis=-1), model, data.n_inv)

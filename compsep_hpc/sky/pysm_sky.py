@@ -51,6 +51,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from compsep_hpc.model.bandpass import band_average, band_samples
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.errors import ConfigError
@@ -145,7 +146,7 @@ def pysm_sky(sky: SkyConfig, nside: int, instrument: Instrument, *, cmb_spectra:
                 out += _qu_kcmb(m, freq)
             return out
 
-        foregrounds = np.stack([foreground(f) for f in freqs])
+        foregrounds = band_average(lambda nus: np.stack([foreground(f) for f in nus]), freqs, band_samples(instrument))
         intensity = polarized_intensity([foreground(f) for f in INTENSITY_BANDS], nside)
         if cmb_names:
             cmb_model = models[cmb_names[0]]

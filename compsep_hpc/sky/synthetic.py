@@ -53,6 +53,7 @@ import healpy as hp
 import numpy as np
 
 from compsep_hpc.model import sed
+from compsep_hpc.model.bandpass import band_average, band_samples
 from compsep_hpc.model.instrument import Instrument
 from compsep_hpc.sky.config import SkyConfig
 from compsep_hpc.sky.cmb import CambSpectra, gaussian_alm, gaussian_cmb_qu, gaussian_eb_qu, rng_stream
@@ -216,7 +217,9 @@ def synthetic_maps(sky: SkyConfig, nside: int, instrument: Instrument, amplitude
     maps = {"dust": dust, "synch": synch}
     if uses(sky, "ame"):
         maps["ame"] = ame_amplitudes(dust, dust_envelope(nside), sky.ame_polarization_fraction)
-    truth = true_foregrounds(sky, nside, freqs, maps, params, mask_file=mask_file, intensity=intensity)
+    samples = band_samples(instrument)  # None: delta bands; else each band's K_CMB average (model/bandpass.py)
+    truth = true_foregrounds(sky, nside, freqs if samples is None else samples.nu.reshape(-1), maps, params,
+                             mask_file=mask_file, intensity=intensity)
     if not is_default(sky):
         description += f"; true foregrounds {truth.model_names[0]}" + "".join(
             f", {region}: {'+'.join(map(spec_label, specs))}" for region, specs in sky.region_foregrounds.items())
@@ -224,7 +227,7 @@ def synthetic_maps(sky: SkyConfig, nside: int, instrument: Instrument, amplitude
         nside=nside,
         frequencies=freqs,
         cmb=gaussian_cmb_qu(nside, sky.r, sky.seed, cmb_spectra),
-        foregrounds=truth.foregrounds,
+        foregrounds=band_average(lambda _: truth.foregrounds, freqs, samples),
         foreground_intensity=intensity,
         true_params={**params, **truth.extra_params},
         description=description,
