@@ -135,7 +135,7 @@ def synthetic_record():
         systematic = SimpleNamespace(params={p: v[0] for p, v in params.items()}, nll=-2e6, iterations=15,
                                      converged=True, n_at_bound=at_bound[0])
         result = SimpleNamespace(n_patches=tuple(n_patches), likelihood="compressed", n_cells=int(np.prod(n_patches)),
-                                 fit=fit, systematic=systematic, systematic_cmb_power=1e-3)
+                                 fit=fit, systematic=systematic, systematic_cmb_power=1e-3, fisher_sigma=None)
         figures = {"cmb_variance": 1.0, "cmb_mse": 1.0, "spatial_variance": rng.random(3), **figures}
         return item_record(item, result, figures, SYNTHETIC_STAGE_SECONDS, "test", model)
 

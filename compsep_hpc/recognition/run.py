@@ -149,7 +149,7 @@ def write_outputs(folder: Path, config: RecognizeConfig, preds: dict, result: di
     write_atomic(folder / "scores.json", json.dumps(result, indent=1))
 
 
-def recognize(config: RecognizeConfig, output: str | Path | None = None, *, stream: TextIO = sys.stderr) -> dict:
+def recognize(config: RecognizeConfig, output: str | Path | None = None, *, stream: TextIO | None = None) -> dict:
     """Run (or resume) model recognition; return the scores (also in ``scores.json``)."""
     folder = Path(output or config.output)
     if not check_folder(config, folder):
@@ -160,7 +160,7 @@ def recognize(config: RecognizeConfig, output: str | Path | None = None, *, stre
     start = time.perf_counter()
     lk = likelihood_results(config, folder, test) if config.likelihood.enabled else None
     lk_seconds = time.perf_counter() - start
-    nets = networks(config, folder, Evaluation(skies.features(test.data), test.labels), stream)
+    nets = networks(config, folder, Evaluation(skies.features(test.data), test.labels), stream or sys.stderr)
     preds = route_predictions(config, lk, nets, test)
     result = {**provenance(config), "labels": list(config.labels), "likelihood_seconds_this_call": lk_seconds,
               "training_seconds": {n: h.get("training_seconds") for n, (_, h) in nets.items()},

@@ -90,10 +90,12 @@ def _save(folder: Path, net, opt_state, history: dict) -> None:
 
 def train(train_set: Evaluation, validation: Evaluation, *, n_classes: int, optimizer_name: str, learning_rate: float,
           epochs: int, batch_size: int, dropout: float, seed: int, folder: str | Path, label: str = "",
-          test: Evaluation | None = None, stream: TextIO = sys.stderr,
+          test: Evaluation | None = None, stream: TextIO | None = None,
           stop_after: Callable[[int], bool] | None = None) -> tuple[Classifier, dict]:
     """Train (or resume from ``folder``) and return the network and its history. ``stop_after``
-    (epoch -> bool) ends the training early after that epoch's checkpoint (tests of resumption)."""
+    (epoch -> bool) ends the training early after that epoch's checkpoint (tests of resumption);
+    the progress bar goes to ``stream`` (None: the current sys.stderr)."""
+    stream = sys.stderr if stream is None else stream
     folder = Path(folder)
     net = Classifier(train_set.x.shape[1], n_classes, jax.random.key(seed), dropout)
     tx, run = _chunk_step(optimizer_name, float(learning_rate))

@@ -455,18 +455,19 @@ def _keep_first_records(source: Path, target: Path, keep: int) -> None:
 
 
 def test_halving_killed_mid_rung_resumes_on_another_rank_count_to_the_same_picks(grid_run, env, tmp_path):
-    """A halving run (8 items x 2 realizations, then the best 4 of them x 4) left as a kill in
+    """A halving run (4 items x 2 realizations, then the best 2 of them x 4) left as a kill in
     rung 1 leaves it (rung 0 complete, one of rung 1's records), resumed with 2 ranks, against the
     uninterrupted 1-rank run: the same rung records, bit for bit, and the same picks, from rung 1."""
     raw = yaml.safe_load(grid_run["config_path"].read_text())
     raw.update(name="halving", noise={"realizations": 4, "seed": 5},
+               grid={**raw["grid"], "beta_synch": [1]},  # 4 items, shapes compiled by grid_run
                search={"strategy": "halving", "eta": 2, "min_realizations": 2})
     config_path = tmp_path / "halving.yaml"
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     res = run_cli("run", str(config_path), "--output", str(reference), env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert [len(done_ids(reference / "rungs" / str(k))) for k in (0, 1)] == [N_ITEMS, N_ITEMS // 2]
+    assert [len(done_ids(reference / "rungs" / str(k))) for k in (0, 1)] == [4, 2]
 
     shutil.copytree(reference, killed, ignore=shutil.ignore_patterns("rungs", "jax_cache"))
     shutil.copytree(reference / "rungs" / "0", killed / "rungs" / "0")
@@ -474,7 +475,7 @@ def test_halving_killed_mid_rung_resumes_on_another_rank_count_to_the_same_picks
     from compsep_hpc.report.status import status_summary
 
     status = status_summary(killed)
-    assert [(r["done"], r["total"]) for r in status["rungs"]] == [(N_ITEMS, N_ITEMS), (1, N_ITEMS // 2)]
+    assert [(r["done"], r["total"]) for r in status["rungs"]] == [(4, 4), (1, 2)]
     assert not status["complete"]
 
     res = run_cli("run", str(config_path), "--output", str(killed), env=env, cwd=tmp_path, n_ranks=2)
