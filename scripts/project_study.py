@@ -33,15 +33,17 @@ STUDY_REGIONS, STUDY_ITEMS_PER_REGION, STUDY_REALIZATIONS = 6, 3200, 100
 
 
 def rung_items(eta: int, min_realizations: int) -> list[tuple[int, int]]:
-    """(items, new realizations per item) of each rung of the study's halving search."""
-    rungs, items, held = [], STUDY_REGIONS * STUDY_ITEMS_PER_REGION, 0
-    per_region, n = STUDY_ITEMS_PER_REGION, min_realizations
-    while True:
-        n = min(n, STUDY_REALIZATIONS)
+    """(items, new realizations per item) of each rung of the study's halving search: the rungs'
+    realizations as grid/search.py gives them, ceil(m / eta) of each region's m items going on."""
+    from compsep_hpc.grid.config import SearchConfig
+    from compsep_hpc.grid.search import rung_realizations
+
+    counts = rung_realizations(SearchConfig("halving", eta, min_realizations), STUDY_REALIZATIONS)
+    rungs, per_region, held = [], STUDY_ITEMS_PER_REGION, 0
+    for n in counts:
         rungs.append((STUDY_REGIONS * per_region, n - held))
-        if n == STUDY_REALIZATIONS:
-            return rungs
-        held, n, per_region = n, n * eta, math.ceil(per_region / eta)
+        held, per_region = n, math.ceil(per_region / eta)
+    return rungs
 
 
 def _timed(evaluate) -> tuple[dict, object]:

@@ -21,6 +21,7 @@ from compsep_hpc.errors import RunFolderError
 from compsep_hpc.provenance import code_version
 from compsep_hpc.recognition.config import RecognizeConfig
 from compsep_hpc.store.atomic import write_atomic
+from compsep_hpc.store.run_folder import check_stored_config
 
 META_FILE = "recognize.json"
 CONFIG_FILE = "config.yaml"
@@ -52,13 +53,7 @@ def check_folder(config: RecognizeConfig, folder: str | Path) -> bool:
                and p.name != CONFIG_FILE):
             raise RunFolderError(f"{folder} is not empty and holds no recognize run; choose another --output")
         return False
-    try:
-        stored = json.loads(meta.read_text())["config_sha256"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RunFolderError(f"{meta} is unreadable; the folder is left untouched") from exc
-    if stored != config.sha256():
-        raise RunFolderError(f"{folder} holds a recognize run of another config (sha256 {stored[:12]}, this one "
-                             f"{config.sha256()[:12]}); use another --output or the original config")
+    check_stored_config(meta, config.sha256(), "a recognize run")
     return True
 
 

@@ -9,14 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from compsep_hpc.recognition.scores import LATITUDE_EDGES
-from compsep_hpc.store.atomic import atomic_path
+from compsep_hpc.report.plots import save_figure
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Agg: report.plots selected it
 
     return plt
 
@@ -34,9 +31,7 @@ def route_maps(path: Path, route: str, pred: np.ndarray, prob: np.ndarray, wrong
     hp.mollview(prob, fig=fig.number, sub=(1, 3, 2), min=0, max=1, title=f"{route}: probability of the prediction")
     hp.mollview(wrong.astype(float), fig=fig.number, sub=(1, 3, 3), min=-1, max=1, cmap="coolwarm",
                 title=f"{route}: wrong pixels (1; -1 = no candidate)")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def accuracy_vs_epoch(path: Path, histories: Mapping[str, Mapping]) -> None:
@@ -50,9 +45,7 @@ def accuracy_vs_epoch(path: Path, histories: Mapping[str, Mapping]) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=7)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=90, bbox_inches="tight")
 
 
 def accuracy_vs_latitude(path: Path, by_route: Mapping[str, Sequence[float]]) -> None:
@@ -65,6 +58,4 @@ def accuracy_vs_latitude(path: Path, by_route: Mapping[str, Sequence[float]]) ->
     ax.set_xlabel("|b| [deg]")
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=7)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=90, bbox_inches="tight")

@@ -34,15 +34,16 @@ def _label_cmap(k: int):
     return matplotlib.colors.ListedColormap(colours[:max(k, 1)])
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 100, tight: bool = False) -> Path:
-    """Write ``fig`` to ``path`` atomically (store/atomic.py) and close it."""
+def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 100, tight: bool = False, **savefig) -> Path:
+    """Write ``fig`` to ``path`` atomically (store/atomic.py) and close it (``savefig``: more
+    options of matplotlib's ``savefig``, e.g. ``bbox_inches``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if tight:
             fig.tight_layout()
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi)
+            fig.savefig(tmp, dpi=dpi, **savefig)
     finally:
         plt.close(fig)
     return path

@@ -68,16 +68,20 @@ def check_run_folder(config: RunConfig, run_dir: str | Path) -> bool:
         if not _is_skeleton(run_dir):
             raise RunFolderError(f"{run_dir} is not empty and holds no compsep-hpc run; choose another --output")
         return False
+    check_stored_config(meta, config.sha256(), "results")
+    return True
+
+
+def check_stored_config(meta: Path, sha256: str, what: str) -> None:
+    """RunFolderError (one line, nothing touched) unless the folder's JSON file ``meta`` stores
+    ``config_sha256`` = ``sha256``; ``what`` names the folder's content in the message."""
     try:
         stored = json.loads(meta.read_text())["config_sha256"]
     except (OSError, ValueError, KeyError) as exc:
         raise RunFolderError(f"{meta} is unreadable; the folder is left untouched") from exc
-    if stored != config.sha256():
-        raise RunFolderError(
-            f"{run_dir} holds results of another config (sha256 {stored[:12]}, this one "
-            f"{config.sha256()[:12]}); use another --output or the original config"
-        )
-    return True
+    if stored != sha256:
+        raise RunFolderError(f"{meta.parent} holds {what} of another config (sha256 {stored[:12]}, this one "
+                             f"{sha256[:12]}); use another --output or the original config")
 
 
 def create_run_folder(config: RunConfig, run_dir: str | Path, region_grids: dict | None = None) -> None:
