@@ -91,6 +91,12 @@ def _k_too_big(out):
     return c
 
 
+def _k_above_region_only(out):
+    c = good_config(out)
+    c["grid"] = {**c["grid"], "beta_dust": [1, 100]}  # within GAL060's band (154 pixels), above GAL060_U's 80
+    return c
+
+
 def _nside(out):
     return {**good_config(out), "nside": 12}
 
@@ -121,7 +127,7 @@ CONFIG_CASES = [
     ("unknown-section-key", _section_key, ("unknown", "realisations")),
     ("unknown-region", _region, ("unknown region", "GAL070_U")),
     ("unknown-instrument", _instrument, ("unknown instrument", "planck_hfi")),
-    ("K-above-region-pixels", _k_too_big, ("769", "exceeds", "grid.above_pixels to drop or cap")),
+    ("K-above-region-pixels", _k_too_big, ("769", "exceeds the 154 pixels of band GAL060", "grid.above_pixels to drop or cap")),
     ("nside-not-power-of-two", _nside, ("power of two", "12")),
     ("missing-grid", _missing_section, ("grid",)),
     ("hit-map-with-nan", _hits_nan, ("hit map", "NaN")),
@@ -162,7 +168,7 @@ def _prepare_cases(root) -> dict[str, tuple[Path, list[str]]]:
         folder = root(name)
         cases[f"config:{name}"] = folder, ["run", str(_write_config(folder, make(folder / "out")))]
     folder = root("dry-run")
-    cases["dry-run"] = folder, ["run", str(_write_config(folder, _k_too_big(folder / "out"))), "--dry-run"]
+    cases["dry-run"] = folder, ["run", str(_write_config(folder, _k_above_region_only(folder / "out"))), "--dry-run"]
     folder = root("check")
     cases["check"] = folder, ["check", str(_write_config(folder, _k_too_big(folder / "out")))]
     for name, override in (("override-without-value", "sky.foreground_seed"),
@@ -214,11 +220,11 @@ def test_bad_config_is_one_line_error_and_writes_nothing(case, cli_runs):
 
 
 def test_dry_run_reports_an_error_found_after_building_the_sky(cli_runs):
-    check_bad_config(cli_runs["dry-run"].result(), ("exceeds",))
+    check_bad_config(cli_runs["dry-run"].result(), ("K_beta_dust = 100 exceeds the 80 pixels of region GAL060_U",))
 
 
 def test_check_reports_a_count_above_the_band_without_the_sky(cli_runs):
-    check_bad_config(cli_runs["check"].result(), ("769", "exceeds the 154 pixels of region GAL060_U"))
+    check_bad_config(cli_runs["check"].result(), ("769", "exceeds the 154 pixels of band GAL060"))
 
 
 @pytest.mark.parametrize("case, needles", [

@@ -91,6 +91,8 @@ def _check_stored_grids(config: RunConfig, run_dir: Path, grids: dict[str, Regio
 def _prepare(config: RunConfig, run_dir: Path, experiment: Experiment, dry_run: bool) -> Preparation:
     """Rank 0's checks and set-up (writes nothing on a dry run)."""
     exists = check_run_folder(config, run_dir)  # refuses another config; writes nothing
+    if not exists and config.regions.mask_file is None:
+        region_grid_bounds(config)  # a count above its band's pixels is refused before the sky is built
     if exists:
         experiment.use_cmb_spectra(read_cmb_spectra(run_dir))
     unknown = experiment.pixels_need_missing_templates() if dry_run else None

@@ -61,21 +61,25 @@ def _apply(values: tuple[int, ...], n_pixels: int, rule: str, key: str, region: 
     return tuple(dict.fromkeys(min(v, n_pixels) for v in values))  # cap, first appearance kept
 
 
-def resolve_region_grid(grid: GridConfig, region: str, n_pixels: int, nside: int) -> RegionGrid:
-    """The grid of ``region`` (``n_pixels`` pixels at ``nside``) under ``grid.above_pixels``.
+def resolve_region_grid(grid: GridConfig, region: str, n_pixels: int, nside: int,
+                        pixels_of: str | None = None) -> RegionGrid:
+    """The grid of ``region`` (``n_pixels`` pixels at ``nside``) under ``grid.above_pixels``;
+    ``pixels_of`` names what holds the ``n_pixels`` in errors (default "region <region>").
 
     Raises ConfigError (one line) under ``refuse`` for a count above ``n_pixels``, and under
     ``drop`` when a parameter keeps no value."""
     if grid.strategy != "kmeans":
         return RegionGrid(n_pixels, grid.axes, tuple(() for _ in grid.axes))
-    where = f"region {region} at nside {nside}"
+    where = f"{pixels_of or f'region {region}'} at nside {nside}"
     out = tuple(_apply(vals, n_pixels, grid.above_pixels, f"K_{p}", where) for p, vals in grid.values.items())
     return RegionGrid(n_pixels, out, tuple(tuple(v for v in vals if v > n_pixels) for vals in grid.axes))
 
 
-def resolve_region_grids(config, pixel_count: Callable[[str], int]) -> dict[str, RegionGrid]:
+def resolve_region_grids(config, pixel_count: Callable[[str], int],
+                         pixels_of: Callable[[str], str] | None = None) -> dict[str, RegionGrid]:
     """Each region's grid of a RunConfig under ``grid.above_pixels``, ``pixel_count(region)`` its
-    pixel count (the exact one, or an upper bound).
+    pixel count (the exact one, or an upper bound), ``pixels_of(region)`` what holds that count in
+    errors (default "region <region>").
 
     Raises ConfigError for an empty region, a count above a region's pixels under ``refuse``,
     a parameter left without value under ``drop``, or a multires patch nside above the run nside."""
@@ -87,7 +91,7 @@ def resolve_region_grids(config, pixel_count: Callable[[str], int]) -> dict[str,
         n_pix = pixel_count(region)
         if n_pix == 0:
             raise ConfigError(f"region {region} has no pixel at nside {config.nside}")
-        grids[region] = resolve_region_grid(g, region, n_pix, config.nside)
+        grids[region] = resolve_region_grid(g, region, n_pix, config.nside, pixels_of and pixels_of(region))
     return grids
 
 
@@ -95,7 +99,8 @@ def region_grid_bounds(config) -> dict[str, RegionGrid]:
     """Each region's grid resolved against its band's pixel count in the derived masks (no sky
     needed), an upper bound of its own: what can be said before the sky is built. A value above
     the band is above the region too, so ``refuse`` still refuses it here."""
-    return resolve_region_grids(config, lambda region: derived_band_pixels(band_of(region), config.nside))
+    return resolve_region_grids(config, lambda region: derived_band_pixels(band_of(region), config.nside),
+                                lambda region: f"band {band_of(region)} (region {region} holds at most as many)")
 
 
 def region_grids_json(grid: GridConfig, grids: Mapping[str, RegionGrid]) -> dict[str, Any]:

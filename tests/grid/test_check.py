@@ -35,7 +35,7 @@ def test_regions_derived_from_the_sky_are_bounded_by_their_bands(tmp_path):
     assert f"  GAL020_U  <= {BAND_PIXELS} pixels, <= 3 grid items: nothing above {BAND_PIXELS}\n" in text
     assert "at most 6 items in the work list; the ranks' split is known at launch" in text
     assert tree(tmp_path) == []
-    with pytest.raises(ConfigError, match=f"K_beta_dust = 200 exceeds the {BAND_PIXELS} pixels of region GAL020_U"):
+    with pytest.raises(ConfigError, match=f"K_beta_dust = 200 exceeds the {BAND_PIXELS} pixels of band GAL020 \\(region GAL020_U"):
         check_text(_config(beta_dust=[2, 200]), tmp_path / "run")
     with pytest.raises(ConfigError, match="a multires patch nside exceeds the run nside 8"):
         check_text(_config(strategy="multires", beta_dust=[16]), tmp_path / "run")

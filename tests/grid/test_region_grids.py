@@ -110,8 +110,11 @@ def test_each_region_gets_its_own_items(rule, pixel_counts):
 def test_refuse_stops_a_run_before_anything_is_written(tmp_path, pixel_counts):
     out = tmp_path / "out"
     # the launcher raises rank 0's error on every rank (BroadcastError, a CompsepError: one line, exit 2)
-    with pytest.raises(CompsepError, match="K_beta_dust = (79|100) exceeds the 78 pixels of region GAL020_U at nside 8"):
+    # above its band's pixels: refused before the sky is built; above the region's only: once it is
+    with pytest.raises(CompsepError, match=r"K_temp_dust = 300 exceeds the 154 pixels of band GAL020 \(region GAL020_U "):
         launch(_config("refuse"), out, comm=SerialComm())
+    with pytest.raises(CompsepError, match="K_beta_dust = (79|100) exceeds the 78 pixels of region GAL020_U at nside 8"):
+        launch(_config("refuse", temp_dust=[1]), out, comm=SerialComm())
     with pytest.raises(CompsepError, match="every K_beta_dust value exceeds the 78 pixels of region GAL020_U"):
         launch(_config("drop", beta_dust=[100, 200]), out, comm=SerialComm())
     assert not out.exists()
