@@ -260,7 +260,7 @@ def test_r_upper_criterion(config, k_eff, tmp_path):
     r_upper = {0: 0.03, 1: 0.01, 2: 0.02, 3: 0.05, 6: 0.04, 7: 0.06}
     folder = write_r_records(config, k_eff, tmp_path / "run", {
         i: {"r_hat": r / 2, "sigma_r": r / 2, "sigma_r_sim": r / 3, "r_upper": r} for i, r in r_upper.items()})
-    sel = reduce_run(folder, criterion="min_r_upper", plots=False)
+    sel = reduce_run(folder, criterion="min_r_upper", regions_only=True)  # the stitched refit: test_combine
     u = sel["regions"]["GAL020_U"]
     assert u["min_r_upper"]["item_id"] == 1 and u["min_r_upper"]["r_upper"] == pytest.approx(0.01)
     # both sigma(r): the likelihood width and the spread of the per-realization r_hat
