@@ -126,16 +126,24 @@ def test_noiseless_recovery_of_each_model(section, form):
     assert result.systematic_cmb_power < 1e-12
 
 
-@pytest.mark.parametrize("solver", ["cg", "schur"])
-def test_four_parameter_newton_reaches_a_tight_lbfgs(solver):
+@pytest.fixture(scope="module")
+def four_parameter_problem():
+    """A noisy four-parameter (curved synchrotron) region and its tight L-BFGS fit, shared by both
+    linear solvers' Newton fits: (model, labels, region, L-BFGS result)."""
     model = _model(CURVED)
     rng = np.random.default_rng(7)
     labels = np.stack([rng.integers(0, k, 150) for k in (4, 2, 3, 2)])
     region, _ = _noiseless_region(model, labels, amplitude=2.0)  # signal-to-noise ~25 per pixel and band
     noise = rng.normal(0, 1, region.data.shape) / np.sqrt(np.asarray(model.inv_noise_var))[None, :, None, None]
     region = dataclasses.replace(region, data=region.data + noise)
-    newton = evaluate_configuration(region, labels, model, _fit(model, linear_solver=solver, gtol=1e-15))
     lbfgs = evaluate_configuration(region, labels, model, _fit(model, method="lbfgs", max_iter=5000, gtol=1e-14, ftol=0.0))
+    return model, labels, region, lbfgs
+
+
+@pytest.mark.parametrize("solver", ["cg", "schur"])
+def test_four_parameter_newton_reaches_a_tight_lbfgs(solver, four_parameter_problem):
+    model, labels, region, lbfgs = four_parameter_problem
+    newton = evaluate_configuration(region, labels, model, _fit(model, linear_solver=solver, gtol=1e-15))
     assert newton.fit.converged.all() and (newton.fit.iterations < 60).all()
     assert (newton.fit.nll <= lbfgs.fit.nll + 1e-13 * np.abs(lbfgs.fit.nll)).all()
     # L-BFGS stalls along the flat temp_dust/curv_synch directions (its parameters differ at 1e-3):
