@@ -14,7 +14,8 @@ likelihood route and the verdict. Its own YAML file (not a run config); no JAX.
     test: {sky: {model: synthetic, seed: 3, region_foregrounds: {GAL020: [dust, curved_synch]}},
            regions: [GAL020_U, GAL040_U], noise_seed: 99}
     network: {optimizers: [adadelta, adam], learning_rates: {adadelta: 1.0, adam: 0.001},
-              epochs: 30, batch_size: 128, dropout: 0.5, seed: 0, noiseless_training: true}
+              epochs: 30, batch_size: 128, dropout: 0.5, seed: 0, noiseless_training: true,
+              input_transform: whiten, whiten_floor: 1.0e-10}
     likelihood: {enabled: true, alpha: 0.05, region_patches: {curv_synch: 1, nu_peak_ame: 1}}
     verdict: {route: likelihood_ratio, grid: {beta_dust: [4]}, realizations: 10}
 
@@ -44,6 +45,7 @@ from compsep_hpc.partition.config import RegionsConfig, parse_regions
 from compsep_hpc.sky.config import SkyConfig, parse_sky
 
 OPTIMIZERS = ("adadelta", "adam")
+INPUT_TRANSFORMS = ("whiten", "standardize", "none")  # network.py's (this module imports no JAX)
 DEFAULT_LEARNING_RATES = {"adadelta": 1.0, "adam": 1e-3}
 ROUTES = ("likelihood_ratio", "aic", "bic", "reduced_chi2", "network")
 TOP_KEYS = ("name", "nside", "instrument", "candidates", "training", "test", "network", "likelihood", "verdict",
@@ -75,7 +77,9 @@ class TestSkyConfig:
 @dataclass(frozen=True)
 class NetworkConfig:
     """The study's classifier (recognition/network.py) and its training: one network per optimiser
-    on noisy vectors, and with ``noiseless_training`` one more (first optimiser) on noiseless ones."""
+    on noisy vectors, and with ``noiseless_training`` one more (first optimiser) on noiseless ones.
+    ``input_transform`` (``whiten``, ``standardize``, ``none`` = the study's raw min-max features)
+    and its eigenvalue ``whiten_floor``: our addition, network.py ``fit_input_transform``."""
 
     optimizers: tuple[str, ...] = ("adadelta", "adam")
     learning_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LEARNING_RATES))
@@ -84,6 +88,8 @@ class NetworkConfig:
     dropout: float = 0.5
     seed: int = 0
     noiseless_training: bool = True
+    input_transform: str = "whiten"
+    whiten_floor: float = 1e-10
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,17 @@ def _network(raw: Mapping) -> NetworkConfig:
                          epochs=int_value(n.get("epochs", d.epochs), "network.epochs", 1),
                          batch_size=int_value(n.get("batch_size", d.batch_size), "network.batch_size", 1),
                          dropout=_fraction(n.get("dropout", d.dropout), "network.dropout"),
-                         seed=int_value(n.get("seed", d.seed), "network.seed", 0), noiseless_training=noiseless)
+                         seed=int_value(n.get("seed", d.seed), "network.seed", 0), noiseless_training=noiseless,
+                         input_transform=choice(n.get("input_transform", d.input_transform), "network.input_transform",
+                                                INPUT_TRANSFORMS),
+                         whiten_floor=_floor(n.get("whiten_floor", d.whiten_floor)))
+
+
+def _floor(value: Any) -> float:
+    v = number(value, "network.whiten_floor")  # YAML 1.1: write 1.0e-10 (1e-10 reads as a string)
+    if not 0 < v < 1:
+        raise ConfigError(f"'network.whiten_floor' must lie in (0, 1), got {v:g}")
+    return v
 
 
 def _likelihood(raw: Mapping) -> LikelihoodConfig:

@@ -76,7 +76,8 @@ def networks(config: RecognizeConfig, folder: Path, test_eval: Evaluation, strea
                              learning_rate=config.network.learning_rates[opt], epochs=config.network.epochs,
                              batch_size=config.network.batch_size, dropout=config.network.dropout,
                              seed=config.network.seed, folder=folder / "checkpoints" / name, label=name,
-                             test=test_eval, stream=stream)
+                             test=test_eval, stream=stream, input_transform=config.network.input_transform,
+                             whiten_floor=config.network.whiten_floor)
         save_weights(net, weights)
         history = {**history, "training_vectors": len(train_set.y), "validation_vectors": len(validation.y),
                    "training_seconds": float(np.sum(history["seconds"])), **provenance(config)}

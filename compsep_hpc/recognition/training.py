@@ -2,7 +2,9 @@
 on stderr, and a checkpoint per epoch (network, optimiser state, history) from which an
 interrupted training resumes to the same weights as an uninterrupted one.
 
-Seeds: the initial weights from ``key(seed)``; epoch e's shuffle from
+The network's input transform (network.py ``fit_input_transform``: whitening by default) is
+fitted on the training vectors before the first epoch and travels in its leaves. Seeds: the
+initial weights from ``key(seed)``; epoch e's shuffle from
 ``default_rng([seed, e])``; the dropout masks from ``fold_in(key(seed + 1), e)``. The checkpoint is
 written atomically (store/atomic.py) after each epoch: ``<dir>/state.eqx`` (equinox's leaf
 serialisation of the network and optimiser state) and ``<dir>/history.json`` (the epoch reached
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from compsep_hpc.recognition.network import Classifier, loss, optimizer, predict
+from compsep_hpc.recognition.network import Classifier, fit_input_transform, loss, optimizer, predict
 from compsep_hpc.store.atomic import atomic_path, write_atomic
 
 PROGRESS_CHUNKS = 20  # progress bar updates per epoch
@@ -91,13 +93,16 @@ def _save(folder: Path, net, opt_state, history: dict) -> None:
 def train(train_set: Evaluation, validation: Evaluation, *, n_classes: int, optimizer_name: str, learning_rate: float,
           epochs: int, batch_size: int, dropout: float, seed: int, folder: str | Path, label: str = "",
           test: Evaluation | None = None, stream: TextIO | None = None,
-          stop_after: Callable[[int], bool] | None = None) -> tuple[Classifier, dict]:
+          stop_after: Callable[[int], bool] | None = None, input_transform: str = "whiten",
+          whiten_floor: float = 1e-10) -> tuple[Classifier, dict]:
     """Train (or resume from ``folder``) and return the network and its history. ``stop_after``
     (epoch -> bool) ends the training early after that epoch's checkpoint (tests of resumption);
-    the progress bar goes to ``stream`` (None: the current sys.stderr)."""
+    the progress bar goes to ``stream`` (None: the current sys.stderr); ``input_transform`` and
+    ``whiten_floor``: network.py ``fit_input_transform`` on ``train_set.x``."""
     stream = sys.stderr if stream is None else stream
     folder = Path(folder)
-    net = Classifier(train_set.x.shape[1], n_classes, jax.random.key(seed), dropout)
+    transform = fit_input_transform(train_set.x, input_transform, whiten_floor)
+    net = Classifier(train_set.x.shape[1], n_classes, jax.random.key(seed), dropout, transform)
     tx, run = _chunk_step(optimizer_name, float(learning_rate))
     opt_state = tx.init(eqx.filter(net, eqx.is_array))
     history = {"epoch": 0, "train_loss": [], "validation_loss": [], "validation_accuracy": [], "test_accuracy": [],
