@@ -45,7 +45,7 @@ from compsep_hpc.partition.config import RegionsConfig, parse_regions
 from compsep_hpc.sky.config import SkyConfig, parse_sky
 
 OPTIMIZERS = ("adadelta", "adam")
-INPUT_TRANSFORMS = ("whiten", "standardize", "none")  # network.py's (this module imports no JAX)
+INPUT_TRANSFORMS = ("whiten", "standardize", "none")  # network.py fit_input_transform's
 DEFAULT_LEARNING_RATES = {"adadelta": 1.0, "adam": 1e-3}
 ROUTES = ("likelihood_ratio", "aic", "bic", "reduced_chi2", "network")
 TOP_KEYS = ("name", "nside", "instrument", "candidates", "training", "test", "network", "likelihood", "verdict",

@@ -31,10 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from compsep_hpc.recognition.config import INPUT_TRANSFORMS
+
 BINARY_HIDDEN = (68, 34, 17)
 MULTICLASS_HIDDEN = (272, 136, 68, 34, 17)
 DTYPE = jnp.float32
-INPUT_TRANSFORMS = ("whiten", "standardize", "none")
 
 
 def fit_input_transform(x: np.ndarray, kind: str = "whiten", floor: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
