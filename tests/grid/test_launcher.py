@@ -371,13 +371,15 @@ def test_sigkill_at_any_instant_then_resume_gives_the_uninterrupted_result(grid_
 
     assert_records_bitwise_equal(records, ref_records)
 
-    for res in finish_all(*(Launch(["reduce", str(run_dir)], env, tmp_path) for run_dir in (killed, reference))):
+    # reduce reads the stitched folder as the uninterrupted one (the combined refit, a function of
+    # records just found bitwise equal, is left out: test_combine and test_slurm's reduce job run it)
+    for res in finish_all(*(Launch(["reduce", str(run_dir), "--regions-only"], env, tmp_path)
+                            for run_dir in (killed, reference))):
         assert res.returncode == 0, res.stderr[-3000:]
     sel_killed = json.loads((killed / "selection.json").read_text())
     sel_ref = json.loads((reference / "selection.json").read_text())
     assert sel_killed["n_items_done"] == sel_ref["n_items_done"] == N_ITEMS
     assert sel_killed["regions"] == sel_ref["regions"]
-    assert sel_killed["combined"] == sel_ref["combined"]
     assert items_csv_rows(killed) == items_csv_rows(reference)
 
 
