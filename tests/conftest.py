@@ -142,12 +142,17 @@ def synthetic_record():
     return make
 
 
-FIRST_MODULES = ("grid/test_slurm.py", "grid/test_launcher.py")
+FIRST_MODULES = ("grid/test_slurm.py", "grid/test_launcher.py",
+                 # then the longest of the rest, longest first (--durations=0 summed per module)
+                 "separation/test_model_terms.py", "report/test_combine.py", "separation/test_golden_default_model.py",
+                 "report/test_reduce.py", "separation/test_evaluate.py", "test_cli_errors.py", "sky/test_sky.py",
+                 "recognition/test_recognition.py", "separation/test_newton.py", "separation/test_packing.py",
+                 "separation/test_linearized.py")
 """Scheduling (pytest-xdist ``--dist loadfile``: each module runs whole on one worker; modules are
-handed out in collection order, the first to the first worker, the second to the second). The
-two longest modules, which start the MPI launches and the Slurm jobs (subprocesses, mostly), go
-first, one per worker, and the rest of the suite fills in behind them: no long module is left to
-run alone at the end."""
+handed out in this order, each to the next free worker). The two longest modules, which start
+the MPI launches and the Slurm jobs (subprocesses, mostly), go first, one per worker; the other
+long ones follow, longest first, and the short ones fill in behind them (longest processing time
+first): no long module is left to run alone at the end."""
 
 
 def _schedule_rank(item: pytest.Item) -> int:
