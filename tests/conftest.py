@@ -148,8 +148,9 @@ FIRST_MODULES = ("grid/test_slurm.py", "grid/test_launcher.py",
                  "report/test_reduce.py", "separation/test_evaluate.py", "test_cli_errors.py", "sky/test_sky.py",
                  "recognition/test_recognition.py", "separation/test_newton.py", "separation/test_packing.py",
                  "separation/test_linearized.py")
-"""Scheduling (pytest-xdist ``--dist loadfile``: each module runs whole on one worker; modules are
-handed out in this order, each to the next free worker). The two longest modules, which start
+"""Scheduling (pytest-xdist ``--dist loadfile --no-loadscope-reorder``, pyproject.toml: each module
+runs whole on one worker; modules are handed out in this order, each to the next free worker;
+without ``--no-loadscope-reorder``, xdist >= 3.5 would hand them out by number of tests instead). The two longest modules, which start
 the MPI launches and the Slurm jobs (subprocesses, mostly), go first, one per worker; the other
 long ones follow, longest first, and the short ones fill in behind them (longest processing time
 first): no long module is left to run alone at the end."""
