@@ -17,11 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from compsep_hpc.errors import RunFolderError
 from compsep_hpc.provenance import code_version
 from compsep_hpc.recognition.config import RecognizeConfig
 from compsep_hpc.store.atomic import write_atomic
-from compsep_hpc.store.run_folder import check_stored_config
+from compsep_hpc.store.run_folder import check_results_folder
 
 META_FILE = "recognize.json"
 CONFIG_FILE = "config.yaml"
@@ -42,19 +41,13 @@ def provenance(config: RecognizeConfig) -> dict:
 def check_folder(config: RecognizeConfig, folder: str | Path) -> bool:
     """True when ``folder`` holds this config's run (resume), False when absent or empty.
     RunFolderError for another config's folder or a non-empty folder that is no recognize run."""
-    folder = Path(folder)
-    if not folder.exists():
-        return False
-    if not folder.is_dir():
-        raise RunFolderError(f"{folder} exists and is not a folder")
-    meta = folder / META_FILE
-    if not meta.exists():
-        if any(p for p in folder.iterdir() if not p.name.startswith(f".{CONFIG_FILE}.")
-               and p.name != CONFIG_FILE):
-            raise RunFolderError(f"{folder} is not empty and holds no recognize run; choose another --output")
-        return False
-    check_stored_config(meta, config.sha256(), "a recognize run")
-    return True
+    return check_results_folder(folder, META_FILE, config.sha256(), _is_skeleton, "recognize run", "a recognize run")
+
+
+def _is_skeleton(folder: Path) -> bool:
+    """True for an empty folder or one holding only config.yaml (or its temporary file): a
+    create_folder killed before its META_FILE."""
+    return not any(p for p in folder.iterdir() if not p.name.startswith(f".{CONFIG_FILE}.") and p.name != CONFIG_FILE)
 
 
 def create_folder(config: RecognizeConfig, folder: str | Path) -> None:

@@ -16,6 +16,7 @@ launch), and, after ``reduce``, ``selection.json``, ``items.csv`` and ``plots/``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -58,17 +59,26 @@ def check_run_folder(config: RunConfig, run_dir: str | Path) -> bool:
     Raises RunFolderError for a folder of another config, or a non-empty folder that is no run
     folder. Reads only.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
+    return check_results_folder(run_dir, META_FILE, config.sha256(), _is_skeleton, "compsep-hpc run", "results")
+
+
+def check_results_folder(folder: str | Path, meta_name: str, sha256: str, is_skeleton: Callable[[Path], bool],
+                         kind: str, what: str) -> bool:
+    """True when ``folder`` holds the results of the config of hash ``sha256`` (its JSON file
+    ``meta_name`` says so), False when it is absent or ``is_skeleton`` (empty, or left by an
+    interrupted creation). RunFolderError (one line, reads only) for a file, a non-empty folder
+    that holds no ``kind``, or ``what`` of another config (check_stored_config)."""
+    folder = Path(folder)
+    if not folder.exists():
         return False
-    if not run_dir.is_dir():
-        raise RunFolderError(f"{run_dir} exists and is not a folder")
-    meta = run_dir / META_FILE
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder} exists and is not a folder")
+    meta = folder / meta_name
     if not meta.exists():
-        if not _is_skeleton(run_dir):
-            raise RunFolderError(f"{run_dir} is not empty and holds no compsep-hpc run; choose another --output")
+        if not is_skeleton(folder):
+            raise RunFolderError(f"{folder} is not empty and holds no {kind}; choose another --output")
         return False
-    check_stored_config(meta, config.sha256(), "results")
+    check_stored_config(meta, sha256, what)
     return True
 
 
