@@ -96,5 +96,6 @@ def noise_model(instrument: Instrument, nside: int, noise: Any) -> NoiseModel:
     if noise.model == "white":
         return NoiseModel(sigma)
     sources = (noise.hits,) if isinstance(noise.hits, str) else tuple(noise.hits)
-    weights = np.stack([relative_weights(hit_map(s, nside, noise)) for s in sources])
+    by_source = {s: relative_weights(hit_map(s, nside, noise)) for s in dict.fromkeys(sources)}  # each map once
+    weights = np.stack([by_source[s] for s in sources])
     return NoiseModel(sigma, weights)
